@@ -1,0 +1,1 @@
+"""Hydra config tree, shipped as the package data musicexp.conf (see pyproject.toml)."""

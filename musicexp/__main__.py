@@ -1,0 +1,3 @@
+from musicexp.app import main
+
+main()

@@ -1,0 +1,264 @@
+"""The step graph: hashes, resume / skip / force, the run summary and the results records.
+
+Every step's hash is computed before anything runs (it is a pure function of the config, the
+data files' fingerprint and the upstream hashes), so a skipped step can still be found in the
+cache, and a fully cached run touches no heavy library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from musicexp import results
+from musicexp.cache import Artifact, ArtifactStore
+from musicexp.config import STEP_NAMES, validate
+from musicexp.errors import UserError
+from musicexp.hashing import canonical, digest
+
+log = logging.getLogger("musicexp")
+
+#: step -> module; the order is a topological order of the graph
+STEP_MODULES = {name: f"musicexp.steps.{name}" for name in STEP_NAMES}
+#: keys that change no output, kept out of every hash
+UNHASHED = ("progress", "resume", "skip", "force")
+PACKAGES = ("musicexp", "numpy", "pandas", "scikit-learn", "tensorflow", "keras", "symusic", "music21",
+            "hydra-core", "omegaconf")
+
+
+class MissingArtifactError(UserError):
+    pass
+
+
+@dataclass
+class StepRun:
+    name: str
+    hash: str
+    status: str = "pending"  # ran | cached | forced | skipped
+    seconds: float = 0.0
+    artifact: Artifact | None = None
+    summary: dict = field(default_factory=dict)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def base_dir() -> Path:
+    """Where the user ran musicexp from: relative paths resolve here, not in Hydra's run folder."""
+    try:
+        from hydra.utils import get_original_cwd
+
+        return Path(get_original_cwd())
+    except (ValueError, ImportError):
+        return Path.cwd()
+
+
+def resolve_path(p: str, base: Path) -> Path:
+    path = Path(os.path.expanduser(p))
+    return path if path.is_absolute() else base / path
+
+
+def step_module(name: str):
+    return importlib.import_module(STEP_MODULES[name])
+
+
+def step_hashes(cfg: DictConfig, ds) -> dict[str, dict]:
+    """The identity record of every step (what its hash is the digest of)."""
+    idents: dict[str, dict] = {}
+    hashes: dict[str, str] = {}
+    for name in STEP_NAMES:
+        mod = step_module(name)
+        ident = {
+            "step": name,
+            "version": mod.VERSION,
+            "params": canonical(mod.params(cfg)),
+            "upstream": {d: hashes[d] for d in mod.DEPS},
+        }
+        if name == "notes":
+            ident["data"] = canonical(ds.notes_identity())
+        elif name == "labels":
+            ident["data"] = canonical(ds.labels_identity())
+        idents[name] = ident
+        hashes[name] = digest(ident)
+    return idents
+
+
+def downstream(names, graph: dict[str, tuple]) -> set[str]:
+    out = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for step, deps in graph.items():
+            if step not in out and out.intersection(deps):
+                out.add(step)
+                changed = True
+    return out
+
+
+def config_digest(cfg: DictConfig) -> str:
+    c = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for k in UNHASHED:
+        c.pop(k, None)
+    c.get("steps", {}).get("notes", {}).pop("n_jobs", None)
+    c.get("steps", {}).get("train", {}).pop("verbose", None)
+    return digest(c)
+
+
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
+    """Run the step graph for ``cfg``; append results; return the headline score."""
+    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+    validate(cfg)
+    base = base_dir()
+    store = ArtifactStore(resolve_path(cfg.paths.artifacts_root, base))
+    from musicexp.dataset import open_dataset
+
+    ds = open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, base), progress=cfg.progress)
+    idents = step_hashes(cfg, ds)
+    graph = {n: tuple(step_module(n).DEPS) for n in STEP_NAMES}
+    forced = downstream(cfg.force, graph) if cfg.resume else set(STEP_NAMES)
+    skipped = set(cfg.skip)
+    runs: dict[str, StepRun] = {}
+    for name in STEP_NAMES:
+        h = digest(idents[name])
+        sr = runs[name] = StepRun(name, h)
+        if name in skipped:
+            sr.artifact, sr.status = store.get(ds.id, name, h), "skipped"
+            if sr.artifact is None:
+                raise MissingArtifactError(
+                    f"skip=[{name}] but no cached {name} artifact matches this config "
+                    f"(hash {h[:12]}); run once without skipping {name}."
+                )
+            continue
+        if name not in forced:
+            sr.artifact = store.get(ds.id, name, h)
+            if sr.artifact is not None:
+                sr.status = "cached"
+                continue
+        _compute(store, ds, cfg, sr, idents[name], {d: runs[d].artifact for d in graph[name]},
+                 replace=name in forced)
+    train = runs["train"]
+    records = _records(cfg, train, runs, overrides or [], started, time.perf_counter() - t0)
+    appended = results.append(
+        records,
+        resolve_path(cfg.paths.results_jsonl, base),
+        resolve_path(cfg.paths.results_csv, base),
+        only_missing=train.status != "ran" and train.status != "forced",
+    )
+    _report(cfg, runs, records, appended, time.perf_counter() - t0)
+    return records[0]["score"] if records else None
+
+
+def _compute(store: ArtifactStore, ds, cfg, sr: StepRun, ident: dict, upstream: dict, replace: bool) -> None:
+    """Run one step under its hash lock and commit its artifact atomically."""
+    lock = store.lock(ds.id, sr.name, sr.hash)
+    try:
+        lock.acquire(timeout=0.05)
+    except Exception:
+        log.info("%s %s: another process is computing it; waiting", sr.name, sr.hash[:10])
+        lock.acquire()
+    try:
+        if not replace:  # someone may have finished it while we waited
+            sr.artifact = store.get(ds.id, sr.name, sr.hash)
+            if sr.artifact is not None:
+                sr.status = "cached"
+                return
+        log.info("%s %s: running", sr.name, sr.hash[:10])
+        inputs: dict[str, Any] = {"dataset": ds, **upstream}
+        t = time.perf_counter()
+        outputs, summary = step_module(sr.name).run(inputs, cfg)
+        sr.seconds = time.perf_counter() - t
+        meta = {
+            **ident,
+            "dataset_id": ds.id,
+            "summary": summary,
+            "seconds": round(sr.seconds, 3),
+            "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+            "packages": package_versions(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        sr.artifact = store.commit(ds.id, sr.name, sr.hash, outputs, meta, replace=replace)
+        sr.status = "forced" if replace else "ran"
+    finally:
+        lock.release()
+
+
+def _records(cfg, train: StepRun, runs: dict, overrides: list[str], started: str, seconds: float) -> list[dict]:
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    common = {
+        "run_id": run_id,
+        "dataset_id": cfg.dataset.id,
+        "experiment": cfg.experiment.name,
+        "seed": cfg.seed,
+    }
+    meta = {
+        "config_hash": config_digest(cfg),
+        "step_hashes": {n: r.hash for n, r in runs.items()},
+        "step_status": {n: r.status for n, r in runs.items()},
+        "overrides": list(overrides),
+        "started_at": started,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "duration_s": round(seconds, 3),
+        "train_seconds": train.artifact.meta.get("seconds"),
+        "packages": train.artifact.meta.get("packages", {}),
+    }
+    out = []
+    for rec in train.artifact.load("records"):
+        r = {**common, **rec, **meta}
+        r["record_id"] = f"{train.hash[:16]}:{rec['mode']}:{rec['task']}"
+        out.append(r)
+    return out
+
+
+def _report(cfg, runs: dict[str, StepRun], records: list[dict], appended: int, seconds: float) -> None:
+    lines = ["", f"{'step':<8} {'status':<8} {'hash':<12} {'seconds':>8}  summary"]
+    for r in runs.values():
+        summ = r.artifact.meta.get("summary", {}) if r.artifact else {}
+        brief = ", ".join(f"{k}={v}" for k, v in summ.items() if not isinstance(v, (dict, list)))
+        lines.append(f"{r.name:<8} {r.status:<8} {r.hash[:10]:<12} {r.seconds:>8.2f}  {brief}")
+    bad = runs["notes"].artifact.load("errors")
+    if bad:
+        lines.append(f"{len(bad)} file(s) could not be parsed and were left out (listed in the notes artifact):")
+        lines.extend(f"  {e['file']}: {e['reason']}" for e in bad[:10])
+    train = runs["train"].artifact
+    reports, confusion = train.load("reports"), train.load("confusion")
+    for key in reports:
+        lines.append(f"\n== {key}: pooled test-fold predictions ==\n{reports[key]}")
+        cm = confusion[key]
+        w = max(len(c) for c in cm["classes"])
+        lines.append("confusion (row-normalised; rows = true):")
+        lines.append(" " * (w + 1) + " ".join(f"{c[:6]:>6}" for c in cm["classes"]))
+        for c, row in zip(cm["classes"], cm["row_normalised"]):
+            lines.append(f"{c:>{w}} " + " ".join(f"{v:6.2f}" for v in row))
+    lines.append("")
+    for rec in records:
+        tasks = rec["tasks"]
+        head = f"{rec['dataset_id']} | {rec['experiment']} | {rec['mode']} | task={rec['task']} | {rec['model']}"
+        lines.append(head)
+        for k in tasks + (["overall"] if len(tasks) > 1 else []):
+            p = f"{k}_" if len(tasks) > 1 else ""
+            lines.append(
+                f"  {k:<10} acc {rec[p + 'acc_mean']:.3f} ± {rec[p + 'acc_std']:.3f}   "
+                f"macro-F1 {rec[p + 'f1_mean']:.3f} ± {rec[p + 'f1_std']:.3f}   "
+                f"(majority baseline: acc {rec[p + 'baseline_acc']:.3f}, F1 {rec[p + 'baseline_f1']:.3f})"
+            )
+    lines.append(f"records appended: {appended} | total {seconds:.1f} s")
+    log.info("\n".join(lines))

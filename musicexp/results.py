@@ -1,0 +1,104 @@
+"""results.jsonl (the record of truth) and results.csv (a view of it), appended under a lock.
+
+The older runner wrote the CSV header from whichever row came first, so rows with other
+columns broke it, and parallel runs could interleave. Here every append holds one file lock,
+writes whole JSON lines with a single write + fsync, and rewrites the CSV from the JSONL
+(atomically, via os.replace) with the union of all columns: the CSV always has one
+consistent header and always matches the JSONL.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+#: columns shown first in the CSV, in this order; the rest follow in first-seen order
+LEAD = ("run_id", "dataset_id", "experiment", "mode", "task", "seed", "score")
+
+
+def _lock(jsonl: Path):
+    from filelock import FileLock
+
+    return FileLock(str(jsonl.with_name(f".{jsonl.name}.lock")))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every complete record; a torn last line (a crash mid-write) is ignored."""
+    if not path.is_file():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.endswith("\n"):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    return out
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a torn last line (no newline) left by a process killed mid-write."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        fh.truncate(data.rfind(b"\n") + 1)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _cell(v) -> str:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return "" if v is None else str(v)
+
+
+def write_csv(records: list[dict], path: Path) -> None:
+    cols = [c for c in LEAD if any(c in r for r in records)]
+    for r in records:
+        cols.extend(k for k in r if k not in cols)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in records:
+            w.writerow({k: _cell(r.get(k)) for k in cols})
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def append(records: Iterable[dict], jsonl: Path, csv_path: Path, only_missing: bool = False) -> int:
+    """Append ``records``; with ``only_missing`` skip those whose record_id is already there.
+
+    Returns how many were appended.
+    """
+    records = list(records)
+    jsonl.parent.mkdir(parents=True, exist_ok=True)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(jsonl):
+        _repair_tail(jsonl)
+        if only_missing:
+            have = {r.get("record_id") for r in read_jsonl(jsonl)}
+            records = [r for r in records if r.get("record_id") not in have]
+        if records:
+            data = "".join(json.dumps(r, sort_keys=False, default=str) + "\n" for r in records).encode()
+            fd = os.open(jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if records or not csv_path.is_file():
+            write_csv(read_jsonl(jsonl), csv_path)
+    return len(records)
