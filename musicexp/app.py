@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> float | None:
     from musicexp.pipeline import run
 
     try:
-        return run(cfg, overrides=list(HydraConfig.get().overrides.task))
+        return run(cfg, overrides=list(HydraConfig.get().overrides.task)).score
     except UserError as exc:
         log.error("%s", exc)
         if HydraConfig.get().mode.name == "RUN":

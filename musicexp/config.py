@@ -22,9 +22,8 @@ class ConfigError(UserError):
     """A config value is impossible; the message names the key and what is allowed."""
 
 
-class OnError(str, Enum):
-    skip = "skip"
-    raise_ = "raise"
+# functional form: OmegaConf matches member *names*, and "raise" / "global" are keywords
+OnError = Enum("OnError", {"skip": "skip", "raise": "raise"}, type=str)
 
 
 class Fingerprint(str, Enum):
@@ -55,9 +54,9 @@ class TieBreak(str, Enum):
     file = "file"  # the older pipeline: file order (results depend on track order)
 
 
-class VocabScope(str, Enum):
-    fold = "fold"  # top tokens counted on the training part of each fold (no leakage)
-    global_ = "global"  # the older pipeline: counted over the whole dataset (leaks)
+# fold: top tokens counted on the training part of each fold (no leakage);
+# global: the older pipeline, counted over the whole dataset (leaks test folds)
+VocabScope = Enum("VocabScope", {"fold": "fold", "global": "global"}, type=str)
 
 
 class Normalize(str, Enum):
@@ -106,7 +105,7 @@ class DatasetConf:
     build: Optional[str] = None  # packaged manifest ('default', 'subset100') built on first use
     program: Optional[int] = None  # program written for every part when building
     extensions: List[str] = field(default_factory=lambda: [".mid", ".midi"])
-    on_error: OnError = OnError.skip
+    on_error: OnError = OnError["skip"]
     fingerprint: Fingerprint = Fingerprint.stat
     labels: LabelsConf = field(default_factory=LabelsConf)
 
@@ -130,7 +129,7 @@ class SgtConf:
     time_axis: TimeAxis = TimeAxis.beats
     tie_break: TieBreak = TieBreak.pitch
     include_drums: bool = False
-    vocab: VocabScope = VocabScope.fold
+    vocab: VocabScope = VocabScope["fold"]
     normalize: Normalize = Normalize.max
 
 

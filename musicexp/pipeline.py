@@ -122,8 +122,23 @@ def config_digest(cfg: DictConfig) -> str:
     return digest(c)
 
 
-def run(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
-    """Run the step graph for ``cfg``; append results; return the headline score."""
+@dataclass
+class RunResult:
+    steps: dict[str, StepRun]
+    records: list[dict]
+    appended: int
+
+    @property
+    def score(self) -> float | None:
+        """The headline (overall macro-F1 of the first mode): what a sweeper maximises."""
+        return self.records[0]["score"] if self.records else None
+
+    def status(self) -> dict[str, str]:
+        return {n: r.status for n, r in self.steps.items()}
+
+
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
+    """Run the step graph for ``cfg`` and append its results records."""
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     validate(cfg)
     base = base_dir()
@@ -163,7 +178,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> float | None:
         only_missing=train.status != "ran" and train.status != "forced",
     )
     _report(cfg, runs, records, appended, time.perf_counter() - t0)
-    return records[0]["score"] if records else None
+    return RunResult(runs, records, appended)
 
 
 def _compute(store: ArtifactStore, ds, cfg, sr: StepRun, ident: dict, upstream: dict, replace: bool) -> None:

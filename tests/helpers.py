@@ -96,7 +96,8 @@ def tiny_overrides(data: Path, work: Path, *extra: str) -> list[str]:
 def run_cli(args: list[str], cwd: Path, python_flags: tuple = (), timeout: float = 600,
             check: bool = True) -> subprocess.CompletedProcess:
     """Run the real console entrypoint (``python -m musicexp``) in a subprocess."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     cmd = [sys.executable, *python_flags, "-m", "musicexp", f"hydra.run.dir={cwd / 'outputs'}", *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

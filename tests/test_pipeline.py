@@ -1,0 +1,94 @@
+"""The cached step runner in-process: invalidation, resume / skip / force, crash safety."""
+
+import os
+import time
+
+import pytest
+
+from helpers import make_dataset, tiny_overrides
+from musicexp.cache import ArtifactStore
+from musicexp.pipeline import MissingArtifactError, run
+from musicexp.results import read_jsonl
+from musicexp.steps.train import TrainError
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_dataset(tmp_path / "midi")
+
+
+def _run(compose, data, work, *extra):
+    return run(compose(tiny_overrides(data, work, *extra)))
+
+
+def test_second_run_is_fully_cached_and_appends_nothing(compose, data, tmp_path):
+    first = _run(compose, data, tmp_path)
+    assert first.status() == dict(notes="ran", labels="ran", sgt="ran", train="ran")
+    assert first.appended == 1 and 0 <= first.score <= 1
+    second = _run(compose, data, tmp_path)
+    assert set(second.status().values()) == {"cached"}
+    assert second.appended == 0 and second.score == first.score
+    assert len(read_jsonl(tmp_path / "results" / "results.jsonl")) == 1
+
+
+def test_upstream_change_reruns_downstream_only(compose, data, tmp_path):
+    _run(compose, data, tmp_path)
+    r = _run(compose, data, tmp_path, "steps.sgt.alpha=1.5")
+    assert r.status() == dict(notes="cached", labels="cached", sgt="ran", train="ran")
+    # a different vocabulary size reuses the sgt artifact (vocabulary chosen per fold in train)
+    r = _run(compose, data, tmp_path, "steps.sgt.top_vocab=6")
+    assert r.status() == dict(notes="cached", labels="cached", sgt="cached", train="ran")
+
+
+def test_touching_a_midi_file_reruns_notes(compose, data, tmp_path):
+    _run(compose, data, tmp_path)
+    f = next(data.glob("*.mid"))
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    r = _run(compose, data, tmp_path)
+    assert r.status()["notes"] == "ran"
+
+
+def test_skip_uses_cache_or_says_what_is_missing(compose, data, tmp_path):
+    with pytest.raises(MissingArtifactError, match=r"skip=\[sgt\].*no cached sgt artifact"):
+        _run(compose, data, tmp_path, "skip=[sgt]")
+    _run(compose, data, tmp_path)
+    r = _run(compose, data, tmp_path, "skip=[sgt]", "steps.sgt.top_vocab=6")
+    assert r.status() == dict(notes="cached", labels="cached", sgt="skipped", train="ran")
+
+
+def test_force_recomputes_the_step_and_its_downstream(compose, data, tmp_path):
+    first = _run(compose, data, tmp_path)
+    sgt_dir = first.steps["sgt"].artifact.path
+    before = (sgt_dir / "meta.json").stat().st_mtime_ns
+    r = _run(compose, data, tmp_path, "force=[sgt]")
+    assert r.status() == dict(notes="cached", labels="cached", sgt="forced", train="forced")
+    assert (sgt_dir / "meta.json").stat().st_mtime_ns != before
+    assert r.score == first.score  # same inputs, same seed: same numbers
+    assert r.appended == 1  # a forced training run is a new result
+    r = _run(compose, data, tmp_path, "resume=false")
+    assert set(r.status().values()) == {"forced"}
+
+
+def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path):
+    with pytest.raises(TrainError, match="steps.train.task='mood'"):
+        _run(compose, data, tmp_path, "steps.train.task=mood")
+    train_dir = tmp_path / "artifacts" / "tiny" / "train"
+    leftovers = [p.name for p in train_dir.iterdir() if p.name != ".locks"] if train_dir.exists() else []
+    assert leftovers == []
+    assert not (tmp_path / "results" / "results.jsonl").exists()
+    # the upstream artifacts that finished are intact and reused
+    r = _run(compose, data, tmp_path)
+    assert r.status() == dict(notes="cached", labels="cached", sgt="cached", train="ran")
+    for step in ("notes", "labels", "sgt", "train"):
+        assert r.steps[step].artifact.verify() == []
+
+
+def test_meta_records_what_made_the_artifact(compose, data, tmp_path):
+    r = _run(compose, data, tmp_path)
+    meta = r.steps["sgt"].artifact.meta
+    assert meta["params"]["alpha"] == 0.8 and meta["upstream"] == {"notes": r.steps["notes"].hash}
+    assert meta["packages"]["numpy"] and meta["seconds"] >= 0 and meta["files"]
+    assert meta["config"]["steps"]["sgt"]["token_mode"] == "prog_pitch"
+    store = ArtifactStore(tmp_path / "artifacts")
+    assert {a.meta["step"] for a in store.iter_artifacts()} == {"notes", "labels", "sgt", "train"}
