@@ -71,7 +71,20 @@ class Model(str, Enum):
 
 
 class Mode(str, Enum):
-    sgt_only = "sgt_only"
+    sgt_only = "sgt_only"  # SGT features alone
+    emb_only = "emb_only"  # MIDI2vec piece embeddings alone
+    early_fusion = "early_fusion"  # the two prepared blocks concatenated, one model
+    late_fusion = "late_fusion"  # one model per block; per head w*p_emb + (1-w)*p_sgt
+
+
+#: which feature steps each mode reads
+MODE_NEEDS = {"sgt_only": ("sgt",), "emb_only": ("embed",), "early_fusion": ("sgt", "embed"),
+              "late_fusion": ("sgt", "embed")}
+
+
+class WalkRoots(str, Enum):
+    all = "all"  # walks from every node (MIDI2vec)
+    pieces = "pieces"  # walks from piece nodes only (large collections)
 
 
 class Reduce(str, Enum):
@@ -121,6 +134,29 @@ class LabelsStepConf:
 
 
 @dataclass
+class GraphConf:
+    max_groups: int = 600  # note groups linked per piece (MIDI2vec)
+    group_window_s: float = 0.01  # onsets within this of a group's first note join it
+    duration_step_s: float = 0.1  # duration class = round(longest duration / step)
+    velocity_bins: int = 10  # velocity class = round(bins * mean velocity / 127)
+    tempo_step_bpm: float = 10.0  # tempo class = round(bpm / step)
+
+
+@dataclass
+class EmbedConf:
+    dim: int = 100
+    window: int = 5
+    epochs: int = 5
+    negative: int = 5
+    num_walks: int = 40  # walks per root node
+    walk_length: int = 10
+    p: float = 1.0  # node2vec return parameter
+    q: float = 1.0  # node2vec in-out parameter
+    walk_roots: WalkRoots = WalkRoots.all
+    workers: int = 2  # gensim threads; not hashed (but only workers=1 is bit-reproducible)
+
+
+@dataclass
 class SgtConf:
     alpha: float = 0.8
     max_dt_beats: Optional[float] = 8.0  # window on the time axis; null = all pairs
@@ -137,7 +173,7 @@ class SgtConf:
 class TrainConf:
     task: str = "both"  # a label column, or 'both' / 'all' for every label column
     n_splits: int = 5
-    modes: List[Mode] = field(default_factory=lambda: [Mode.sgt_only])
+    modes: List[Mode] = field(default_factory=lambda: list(Mode))
     model: Model = Model.mlp
     grouped: bool = True  # use the dataset's group column for the folds when it has one
     log1p: bool = True
@@ -160,6 +196,8 @@ class TrainConf:
 class StepsConf:
     notes: NotesConf = field(default_factory=NotesConf)
     labels: LabelsStepConf = field(default_factory=LabelsStepConf)
+    graph: GraphConf = field(default_factory=GraphConf)
+    embed: EmbedConf = field(default_factory=EmbedConf)
     sgt: SgtConf = field(default_factory=SgtConf)
     train: TrainConf = field(default_factory=TrainConf)
 
@@ -183,7 +221,7 @@ class Config:
     progress: bool = True  # not hashed
 
 
-STEP_NAMES = ("notes", "labels", "sgt", "train")
+STEP_NAMES = ("notes", "labels", "graph", "embed", "sgt", "train")
 
 
 def register_configs() -> None:
@@ -226,6 +264,24 @@ def validate(cfg: DictConfig) -> None:
         _fail("steps.train.modes", list(t.modes), "must name at least one mode")
     if not t.task:
         _fail("steps.train.task", t.task, "a label column, or 'both'")
+    g, e = cfg.steps.graph, cfg.steps.embed
+    if g.max_groups < 1:
+        _fail("steps.graph.max_groups", g.max_groups, "must be >= 1")
+    for key in ("group_window_s", "duration_step_s", "tempo_step_bpm"):
+        if not g[key] > 0:
+            _fail(f"steps.graph.{key}", g[key], "must be > 0")
+    if g.velocity_bins < 1:
+        _fail("steps.graph.velocity_bins", g.velocity_bins, "must be >= 1")
+    for key in ("dim", "window", "epochs", "num_walks", "workers"):
+        if e[key] < 1:
+            _fail(f"steps.embed.{key}", e[key], "must be >= 1")
+    if e.walk_length < 2:
+        _fail("steps.embed.walk_length", e.walk_length, "must be >= 2")
+    if e.negative < 0:
+        _fail("steps.embed.negative", e.negative, "must be >= 0")
+    for key in ("p", "q"):
+        if not e[key] > 0:
+            _fail(f"steps.embed.{key}", e[key], "must be > 0")
     if cfg.steps.notes.n_jobs < 1:
         _fail("steps.notes.n_jobs", cfg.steps.notes.n_jobs, "must be >= 1")
     if d.program is not None and not 0 <= d.program <= 127:

@@ -45,6 +45,20 @@ class SgtBlock:
         return normalize(W, C, self.norm, self.alpha).reshape(n, V * V)
 
 
+class EmbBlock:
+    """MIDI2vec piece embeddings from the `embed` artifact, in label order."""
+
+    def __init__(self, embed_outputs: dict, piece_ids: list[str]):
+        pos = {p: i for i, p in enumerate(embed_outputs["info"]["pieces"])}
+        missing = [p for p in piece_ids if p not in pos]
+        if missing:
+            raise ValueError(f"{len(missing)} labelled pieces have no embedding (first: {missing[0]})")
+        self.X = np.asarray(embed_outputs["embedding"], dtype=np.float64)[[pos[p] for p in piece_ids]]
+
+    def matrix(self) -> np.ndarray:
+        return self.X
+
+
 class Prep:
     """log1p -> StandardScaler -> PCA / TruncatedSVD, fitted on training rows only."""
 

@@ -7,6 +7,7 @@ cache, and a fully cached run touches no heavy library.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import os
@@ -80,17 +81,34 @@ def step_module(name: str):
     return importlib.import_module(STEP_MODULES[name])
 
 
+def step_deps(name: str, cfg: DictConfig) -> tuple[str, ...]:
+    """Upstream steps of ``name`` under ``cfg`` (train reads only what its modes need)."""
+    mod = step_module(name)
+    return tuple(mod.deps(cfg)) if hasattr(mod, "deps") else tuple(mod.DEPS)
+
+
+def needed_steps(cfg: DictConfig, target: str = "train") -> list[str]:
+    """``target`` and everything it reads, in graph order."""
+    need, todo = set(), [target]
+    while todo:
+        n = todo.pop()
+        if n not in need:
+            need.add(n)
+            todo.extend(step_deps(n, cfg))
+    return [n for n in STEP_NAMES if n in need]
+
+
 def step_hashes(cfg: DictConfig, ds) -> dict[str, dict]:
-    """The identity record of every step (what its hash is the digest of)."""
+    """The identity record of every needed step (what its hash is the digest of)."""
     idents: dict[str, dict] = {}
     hashes: dict[str, str] = {}
-    for name in STEP_NAMES:
+    for name in needed_steps(cfg):
         mod = step_module(name)
         ident = {
             "step": name,
             "version": mod.VERSION,
             "params": canonical(mod.params(cfg)),
-            "upstream": {d: hashes[d] for d in mod.DEPS},
+            "upstream": {d: hashes[d] for d in step_deps(name, cfg)},
         }
         if name == "notes":
             ident["data"] = canonical(ds.notes_identity())
@@ -146,12 +164,14 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
     from musicexp.dataset import open_dataset
 
     ds = open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, base), progress=cfg.progress)
+    cfg = _drop_unavailable_modes(cfg, ds, store)
     idents = step_hashes(cfg, ds)
-    graph = {n: tuple(step_module(n).DEPS) for n in STEP_NAMES}
-    forced = downstream(cfg.force, graph) if cfg.resume else set(STEP_NAMES)
+    order = list(idents)
+    graph = {n: step_deps(n, cfg) for n in order}
+    forced = downstream(cfg.force, graph) if cfg.resume else set(order)
     skipped = set(cfg.skip)
     runs: dict[str, StepRun] = {}
-    for name in STEP_NAMES:
+    for name in order:
         h = digest(idents[name])
         sr = runs[name] = StepRun(name, h)
         if name in skipped:
@@ -179,6 +199,33 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
     )
     _report(cfg, runs, records, appended, time.perf_counter() - t0)
     return RunResult(runs, records, appended)
+
+
+def _drop_unavailable_modes(cfg: DictConfig, ds, store: ArtifactStore) -> DictConfig:
+    """skip=[embed] (or [sgt]) with nothing cached: run the modes that don't need it, and say so."""
+    from musicexp.config import MODE_NEEDS
+
+    skipped = set(cfg.skip) & {"embed", "sgt", "graph"}
+    if not skipped:
+        return cfg
+    idents = step_hashes(cfg, ds)
+    missing = {n for n in skipped if n in idents and store.get(ds.id, n, digest(idents[n])) is None}
+    if "graph" in missing:
+        missing.add("embed")
+    modes = [m.value for m in cfg.steps.train.modes]
+    keep = [m for m in modes if not missing.intersection(MODE_NEEDS[m])]
+    if keep == modes:
+        return cfg
+    if not keep:
+        raise MissingArtifactError(
+            f"skip={list(cfg.skip)} but no cached {'/'.join(sorted(missing))} artifact matches this config, and "
+            f"every mode in steps.train.modes={modes} needs one; run once without skipping."
+        )
+    log.warning("skip=%s and no cached %s artifact: running modes %s only (dropped %s)", list(cfg.skip),
+                "/".join(sorted(missing)), keep, [m for m in modes if m not in keep])
+    cfg = copy.deepcopy(cfg)
+    cfg.steps.train.modes = keep
+    return cfg
 
 
 def _compute(store: ArtifactStore, ds, cfg, sr: StepRun, ident: dict, upstream: dict, replace: bool) -> None:

@@ -87,6 +87,7 @@ def tiny_overrides(data: Path, work: Path, *extra: str) -> list[str]:
         f"paths.results_csv={work / 'results' / 'results.csv'}",
         "steps.train.n_splits=3",
         "steps.train.model=logreg",
+        "steps.train.modes=[sgt_only]",
         "steps.sgt.top_vocab=12",
         "progress=false",
         *extra,

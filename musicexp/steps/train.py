@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from musicexp.errors import UserError
-from musicexp.features import Prep, SgtBlock
+from musicexp.config import MODE_NEEDS
+from musicexp.features import EmbBlock, Prep, SgtBlock
 
 VERSION = "1"
-DEPS = ("labels", "sgt")
+DEPS = ("labels", "embed", "sgt")  # the most it reads; deps(cfg) gives what the modes need
 ALL_TASKS = ("both", "all")
 
 
@@ -102,10 +103,27 @@ def _summarise(per_fold: list[dict]) -> dict:
     return out
 
 
+def deps(cfg) -> tuple[str, ...]:
+    """labels, plus the feature steps the configured modes read."""
+    need = {d for m in cfg.steps.train.modes for d in MODE_NEEDS[m.value]}
+    return ("labels",) + tuple(d for d in ("embed", "sgt") if d in need)
+
+
+def _late_weight(p_emb: np.ndarray, p_sgt: np.ndarray, y_val: np.ndarray) -> float:
+    """The w on 0.00, 0.05 ... 1.00 maximising validation macro-F1 of w*p_emb + (1-w)*p_sgt."""
+    from sklearn.metrics import f1_score
+
+    grid = np.round(np.arange(21) * 0.05, 2)
+    scores = [f1_score(y_val, (w * p_emb + (1 - w) * p_sgt).argmax(1), average="macro", zero_division=0)
+              for w in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
     from musicexp.models import MODELS
 
     t, s = cfg.steps.train, cfg.steps.sgt
+    modes = [m.value for m in t.modes]
     lab = inputs["labels"]["labels"]
     tasks = resolve_tasks(t.task, inputs["labels"]["report"]["columns"])
     pieces = [str(p) for p in lab["piece"]]
@@ -116,69 +134,97 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
     strata = ([("+".join(tasks), joint)] if len(tasks) > 1 else []) + [(k, lab[k]) for k in tasks]
     strat_name, strat_y, splits = make_folds(strata, groups, t.n_splits, cfg.seed)
 
-    sgt = SgtBlock(inputs["sgt"], pieces, s.top_vocab, s.normalize.value, s.vocab.value)
+    need = {d for m in modes for d in MODE_NEEDS[m]}
+    sgt = SgtBlock(inputs["sgt"], pieces, s.top_vocab, s.normalize.value, s.vocab.value) if "sgt" in need else None
+    emb = EmbBlock(inputs["embed"], pieces) if "embed" in need else None
+    models = {"sgt" for m in modes if m in ("sgt_only", "late_fusion")}
+    models |= {"emb" for m in modes if m in ("emb_only", "late_fusion")}
+    models |= {"early" for m in modes if m == "early_fusion"}
     fit_predict = MODELS[t.model.value]
     n_classes = {k: len(classes[k]) for k in tasks}
-    metrics, preds, confusion, records, reports = {}, {}, {}, [], {}
+    proba = {m: {k: np.zeros((len(pieces), n_classes[k])) for k in tasks} for m in modes}
+    scores = {m: {k: [] for k in tasks} for m in modes}
+    base_scores = {k: [] for k in tasks}
+    fold_info = {m: [] for m in modes}
     fold_of = np.full(len(pieces), -1)
-    for f, (_, te) in enumerate(splits):
+    for f, (tr_out, te) in enumerate(splits):
         fold_of[te] = f
-    for mode in (m.value for m in t.modes):
-        fold_scores = {k: [] for k in tasks}
-        base_scores = {k: [] for k in tasks}
-        proba = {k: np.zeros((len(pieces), n_classes[k])) for k in tasks}
-        info = []
-        for f, (tr_out, te) in enumerate(splits):
-            tr, va = inner_split(tr_out, strat_y, groups, t.val_size, cfg.seed + f)
-            X = sgt.matrix(sgt.vocab(tr))  # vocabulary from the inner training part only
-            X_tr, X_va, X_te = Prep(t.log1p, t.reduce.value, t.n_components, cfg.seed).fit_transform(X[tr], X[va], X[te])
-            (p_te,), fit_info = fit_predict(
+        tr, va = inner_split(tr_out, strat_y, groups, t.val_size, cfg.seed + f)
+        blocks = {}  # every transform below is fitted on the inner training rows `tr` only
+        if sgt is not None:
+            X = sgt.matrix(sgt.vocab(tr))
+            blocks["sgt"] = Prep(t.log1p, t.reduce.value, t.n_components, cfg.seed).fit_transform(X[tr], X[va], X[te])
+        if emb is not None:
+            E = emb.matrix()
+            blocks["emb"] = Prep(False, "none", 0, cfg.seed).fit_transform(E[tr], E[va], E[te])
+        if "early" in models:
+            blocks["early"] = [np.hstack(parts) for parts in zip(blocks["sgt"], blocks["emb"])]
+        out, info = {}, {"fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te)}
+        for name in sorted(models):
+            X_tr, X_va, X_te = blocks[name]
+            (p_va, p_te), fit_info = fit_predict(
                 X_tr, {k: y[k][tr] for k in tasks}, X_va, {k: y[k][va] for k in tasks},
-                n_classes, [X_te], t, cfg.seed + f, cfg.deterministic_tf,
+                n_classes, [X_va, X_te], t, cfg.seed + f, cfg.deterministic_tf,
             )
-            info.append({"fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-                         "n_features": int(X.shape[1]), "n_inputs": int(X_tr.shape[1]), **fit_info})
-            for k in tasks:
-                proba[k][te] = p_te[k]
-                fold_scores[k].append(_scores(y[k][te], p_te[k].argmax(1)))
-                majority = np.bincount(y[k][tr_out], minlength=n_classes[k]).argmax()
-                base_scores[k].append(_scores(y[k][te], np.full(len(te), majority)))
-        metrics[mode] = {"folds": info}
-        rec = {"mode": mode, "task": t.task, "tasks": tasks, "n_pieces": len(pieces), "n_splits": t.n_splits,
-               "stratified_on": strat_name, "grouped": groups is not None, "model": t.model.value}
-        overall = [{m: float(np.mean([fold_scores[k][f][m] for k in tasks])) for m in ("acc", "f1")}
-                   for f in range(len(splits))]
-        overall_base = [{m: float(np.mean([base_scores[k][f][m] for k in tasks])) for m in ("acc", "f1")}
-                        for f in range(len(splits))]
+            out[name] = (p_va, p_te)
+            info[f"{name}_inputs"] = int(X_tr.shape[1])
+            info.update({f"{name}_{k}": v for k, v in fit_info.items()})
         for k in tasks:
-            summ, base = _summarise(fold_scores[k]), _summarise(base_scores[k])
-            metrics[mode][k] = {"per_fold": fold_scores[k], **summ,
-                                "baseline_acc_mean": base["acc_mean"], "baseline_f1_mean": base["f1_mean"]}
+            majority = np.bincount(y[k][tr_out], minlength=n_classes[k]).argmax()
+            base_scores[k].append(_scores(y[k][te], np.full(len(te), majority)))
+        for m in modes:
+            mi = dict(info)
+            for k in tasks:
+                if m == "late_fusion":
+                    w = _late_weight(out["emb"][0][k], out["sgt"][0][k], y[k][va])
+                    p = w * out["emb"][1][k] + (1 - w) * out["sgt"][1][k]
+                    mi[f"w_emb_{k}"] = w
+                else:
+                    p = out[{"sgt_only": "sgt", "emb_only": "emb", "early_fusion": "early"}[m]][1][k]
+                proba[m][k][te] = p
+                scores[m][k].append(_scores(y[k][te], p.argmax(1)))
+            fold_info[m].append(mi)
+
+    metrics, preds, confusion, records, reports = {}, {}, {}, [], {}
+    base = {k: _summarise(base_scores[k]) for k in tasks}
+    for m in modes:
+        metrics[m] = {"folds": fold_info[m]}
+        rec = {"mode": m, "task": t.task, "tasks": tasks, "n_pieces": len(pieces), "n_splits": t.n_splits,
+               "stratified_on": strat_name, "grouped": groups is not None, "model": t.model.value}
+        for k in tasks:
+            summ = _summarise(scores[m][k])
+            metrics[m][k] = {"per_fold": scores[m][k], **summ,
+                             "baseline_acc_mean": base[k]["acc_mean"], "baseline_f1_mean": base[k]["f1_mean"]}
             prefix = f"{k}_" if len(tasks) > 1 else ""
-            rec.update({f"{prefix}{m}": v for m, v in summ.items()})
-            rec[f"{prefix}baseline_acc"], rec[f"{prefix}baseline_f1"] = base["acc_mean"], base["f1_mean"]
+            rec.update({f"{prefix}{key}": v for key, v in summ.items()})
+            rec[f"{prefix}baseline_acc"], rec[f"{prefix}baseline_f1"] = base[k]["acc_mean"], base[k]["f1_mean"]
             rec[f"{prefix}n_classes"] = n_classes[k]
-            pred = proba[k].argmax(1)
-            preds[f"{mode}__{k}__proba"] = proba[k]
+            pred = proba[m][k].argmax(1)
+            preds[f"{m}__{k}__proba"] = proba[m][k]
             cm = np.zeros((n_classes[k], n_classes[k]))
             np.add.at(cm, (y[k], pred), 1)
-            confusion[f"{mode}/{k}"] = {
+            confusion[f"{m}/{k}"] = {
                 "classes": classes[k].tolist(),
                 "row_normalised": (cm / np.maximum(cm.sum(1, keepdims=True), 1)).round(4).tolist(),
                 "counts": cm.astype(int).tolist(),
             }
-            reports[f"{mode}/{k}"] = _report(y[k], pred, classes[k])
+            reports[f"{m}/{k}"] = _report(y[k], pred, classes[k])
         if len(tasks) > 1:
-            summ, base = _summarise(overall), _summarise(overall_base)
-            rec.update({f"overall_{m}": v for m, v in summ.items()})
-            rec["overall_baseline_acc"], rec["overall_baseline_f1"] = base["acc_mean"], base["f1_mean"]
+            per_fold = lambda sc: [{q: float(np.mean([sc[k][f][q] for k in tasks])) for q in ("acc", "f1")}  # noqa: E731
+                                   for f in range(len(splits))]
+            summ, bsum = _summarise(per_fold(scores[m])), _summarise(per_fold(base_scores))
+            rec.update({f"overall_{key}": v for key, v in summ.items()})
+            rec["overall_baseline_acc"], rec["overall_baseline_f1"] = bsum["acc_mean"], bsum["f1_mean"]
+        if m == "late_fusion":
+            for k in tasks:
+                rec[f"{k}_w_emb_mean"] = float(np.mean([fi[f"w_emb_{k}"] for fi in fold_info[m]]))
         rec["score"] = rec["overall_f1_mean"] if len(tasks) > 1 else rec["f1_mean"]
         records.append(rec)
     preds["fold"] = fold_of
     preds["piece"] = np.array(pieces, dtype=str)
     outputs = {"records": records, "metrics": metrics, "predictions": preds, "confusion": confusion,
                "reports": reports}
-    summary = {"score": records[0]["score"], "modes": [r["mode"] for r in records]}
+    summary = {"score": records[0]["score"], "modes": modes}
     return outputs, summary
 
 

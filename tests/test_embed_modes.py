@@ -1,0 +1,53 @@
+"""MIDI2vec steps and the four modes through the real pipeline (tiny data, logreg)."""
+
+import logging
+
+import numpy as np
+
+from helpers import tiny_overrides
+from musicexp.pipeline import run
+
+ALL_MODES = "steps.train.modes=[sgt_only,emb_only,early_fusion,late_fusion]"
+SMALL_EMB = ("steps.embed.dim=16", "steps.embed.num_walks=10", "steps.embed.epochs=2")
+
+
+def test_four_modes_one_record_each(compose, tiny_data, tmp_path):
+    r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB)))
+    assert [rec["mode"] for rec in r.records] == ["sgt_only", "emb_only", "early_fusion", "late_fusion"]
+    assert r.status() == dict(notes="ran", labels="ran", graph="ran", embed="ran", sgt="ran", train="ran")
+    late = r.records[-1]
+    assert 0 <= late["composer_w_emb_mean"] <= 1 and 0 <= late["era_w_emb_mean"] <= 1
+    # the SGT-only numbers don't depend on which other modes ran beside them
+    alone = run(compose(tiny_overrides(tiny_data, tmp_path / "alone")))
+    assert alone.records[0]["score"] == r.records[0]["score"]
+    assert set(alone.status()) == {"notes", "labels", "sgt", "train"}  # no graph/embed needed
+
+
+def test_embedding_dim_reruns_only_embed_and_train(compose, tiny_data, tmp_path):
+    run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB)))
+    r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "steps.embed.dim=8")))
+    assert r.status() == dict(notes="cached", labels="cached", graph="cached", embed="ran", sgt="cached",
+                              train="ran")
+    assert r.steps["embed"].artifact["embedding"].shape == (24, 8)
+    # workers is not part of the hash
+    r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "steps.embed.dim=8",
+                                   "steps.embed.workers=1")))
+    assert set(r.status().values()) == {"cached"}
+
+
+def test_same_seed_and_one_worker_give_identical_embeddings(compose, tiny_data, tmp_path):
+    args = tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[emb_only]", *SMALL_EMB, "steps.embed.workers=1")
+    first = run(compose(args)).steps["embed"].artifact["embedding"].copy()
+    again = run(compose(args + ["force=[embed]"])).steps["embed"].artifact["embedding"]
+    np.testing.assert_array_equal(first, again)
+    other = run(compose(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[emb_only]", *SMALL_EMB,
+                                       "steps.embed.workers=1", "seed=1"))).steps["embed"].artifact["embedding"]
+    assert not np.array_equal(first, other)
+
+
+def test_skip_embed_without_cache_runs_sgt_modes_and_says_so(compose, tiny_data, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="musicexp"):
+        r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "skip=[embed]")))
+    assert [rec["mode"] for rec in r.records] == ["sgt_only"]
+    assert "embed" not in r.status() and "graph" not in r.status()
+    assert any("running modes ['sgt_only'] only" in m for m in caplog.messages)
