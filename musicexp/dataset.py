@@ -68,7 +68,7 @@ def open_dataset(cfg: DictConfig, root: Path, progress: bool = True) -> Dataset:
 
         manifest = corpus.manifest_path(cfg.build)
         if not corpus.is_built(root, manifest, cfg.program):
-            corpus.build_dataset(manifest, root, program=cfg.program, n_jobs=os.cpu_count() or 1, progress=progress)
+            corpus.build_dataset(manifest, root, program=cfg.program, n_jobs=min(os.cpu_count() or 1, 4), progress=progress)
     if not root.is_dir():
         raise DatasetError(
             f"dataset.data_root={cfg.data_root!r} -> {root} is not a folder. Point "

@@ -1,0 +1,334 @@
+"""`make bench`: musicexp's speed, measured against baselines in the same invocation.
+
+Every row is the median of several runs (``--repeat``) of ours and of its baseline, and the
+ratio between them; slow baselines that would take minutes per run are measured on a sample
+and extrapolated, which the row says. Prints a table, writes benchmarks/results.json.
+
+    python benchmarks/bench.py            # everything (about 20 minutes on 2 cores)
+    python benchmarks/bench.py --quick    # fewer repeats, no end-to-end first runs
+    python benchmarks/bench.py --only parse sgt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baselines  # noqa: E402
+
+ROWS: list[dict] = []
+
+
+def median_time(fn, repeat: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+def add(section: str, name: str, ours_s: float | None, base_s: float | None = None, *, baseline: str = "",
+        target: str = "", extra: dict | None = None, note: str = "") -> None:
+    ratio = base_s / ours_s if (ours_s and base_s) else None
+    row = {"section": section, "row": name, "ours_s": ours_s, "baseline": baseline, "baseline_s": base_s,
+           "ratio": ratio, "target": target, **(extra or {}), "note": note}
+    ROWS.append(row)
+    r = f"{ratio:8.1f}x" if ratio else " " * 9
+    o = f"{ours_s:9.4f}s" if ours_s is not None else " " * 10
+    b = f"{base_s:9.3f}s" if base_s is not None else " " * 10
+    print(f"{section:<9} {name:<44} {o} {b} {r}  {target:<10} {note}", flush=True)
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hcompose
+    from hydra import initialize_config_module
+
+    from musicexp.config import register_configs
+
+    register_configs()
+    with initialize_config_module(config_module="musicexp.conf", version_base="1.3"):
+        return hcompose(config_name="config", overrides=overrides)
+
+
+def dataset(name: str):
+    """The embedded dataset's folder (built on first use) and its Dataset object."""
+    from musicexp.dataset import open_dataset
+
+    cfg = compose([f"dataset={name}", "progress=false"])
+    return cfg, open_dataset(cfg.dataset, ROOT / cfg.dataset.data_root, progress=False)
+
+
+def notes_of(name: str):
+    from musicexp.steps import notes as notes_step
+
+    cfg, ds = dataset(name)
+    out, _ = notes_step.run({"dataset": ds}, cfg)
+    return cfg, ds, out
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def bench_parse(repeat: int, base_repeat: int) -> None:
+    from multiprocessing import get_context
+
+    from musicexp.steps.notes import parse_all
+
+    _, ds = dataset("data")
+    paths = [str(ds.path(f)) for f in ds.files]
+    n_notes = sum(len(r[0]["columns"]["pitch"]) for r in parse_all(paths, 1, False))
+    base = {}
+    for w in (1, 2):
+        if w == 1:
+            b, _ = median_time(lambda: [baselines.older_notes(p) for p in paths], base_repeat)
+        else:
+            def older_pool():
+                with get_context("fork").Pool(2) as pool:
+                    pool.map(baselines.older_notes, paths, chunksize=8)
+            b, _ = median_time(older_pool, base_repeat)
+        base[w] = b
+    for w in (1, 2):
+        ours, _ = median_time(lambda: parse_all(paths, w, False), repeat)
+        add("parse", f"notes: {len(paths)} files, {n_notes} notes, {w} worker(s)", ours, base[w],
+            baseline=f"pretty_midi, {w} worker(s)", target=">=20x" if w == 1 else "",
+            extra={"files_per_s": len(paths) / ours, "notes_per_s": n_notes / ours,
+                   "baseline_files_per_s": len(paths) / base[w]},
+            note=f"{len(paths) / ours:,.0f} files/s, {n_notes / ours / 1e6:.2f} M notes/s")
+
+
+def bench_sgt(repeat: int, base_repeat: int, n_pkg: int) -> None:
+    from musicexp import sgtcore
+    from musicexp.steps import sgt as sgt_step
+
+    cfg, _, notes_out = notes_of("data")
+    ours, _ = median_time(lambda: sgt_step.run({"notes": notes_out}, cfg), repeat)
+    notes, offsets = notes_out["notes"], notes_out["notes"]["offsets"]
+    tok, keep, _ = sgt_step.tokenize(notes, cfg.steps.sgt.token_mode.value, False)
+    vocab_index = {t: i for i, t in enumerate(np.unique(tok))}
+    pieces = []
+    for k in range(len(offsets) - 1):
+        sl = slice(offsets[k], offsets[k + 1])
+        o = notes["onset"][sl][keep[sl]]
+        order = np.argsort(o, kind="stable")
+        pieces.append((o[order].tolist(), tok[sl][keep[sl]][order].tolist()))
+
+    def older():
+        for o, t in pieces:
+            baselines.older_sgt(o, t, vocab_index, cfg.steps.sgt.alpha, cfg.steps.sgt.max_dt_beats)
+
+    base, _ = median_time(older, base_repeat)
+    add("sgt", f"sgt step on data ({len(notes['pitch'])} notes, window 8 beats)", ours, base,
+        baseline="older per-pair Python loop", target=">=100x")
+
+    # the published SGT: 200 random sequences of length 2,000 over 64 symbols
+    from sgt import SGT
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 64, 2000) for _ in range(200)]
+    pos = np.arange(2000, dtype=np.float64)
+    alpha = 1.0
+
+    def ours_pub():
+        return [sgtcore.normalize(*sgtcore.pair_sums(pos, s, 64, alpha, None), "sgt", alpha) for s in seqs]
+
+    t_ours, _ = median_time(ours_pub, repeat)
+    mine = ours_pub()
+    pkg = SGT(alphabets=list(range(64)), kappa=alpha, lengthsensitive=False, flatten=False)
+    sample = seqs[:n_pkg]
+    t_pkg, _ = median_time(lambda: [pkg.fit(list(s)) for s in sample], base_repeat)
+    diff = max(float(np.abs(np.asarray(pkg.fit(list(s)), float) - m).max()) for s, m in zip(sample, mine))
+    add("sgt", "published SGT: 200 seqs x 2,000 over 64 symbols", t_ours, t_pkg * len(seqs) / n_pkg,
+        baseline=f"package sgt 2.0.3 ({n_pkg} seqs, x{len(seqs) // n_pkg} extrapolated)", target=">=300x",
+        extra={"max_abs_diff": diff}, note=f"max |diff| {diff:.1e} (target < 1e-9)")
+
+
+def bench_graph(repeat: int) -> None:
+    from musicexp.midi2vec import build_graph, group_notes
+
+    cfg, _, notes_out = notes_of("data")
+    notes, pieces, offsets = notes_out["notes"], notes_out["pieces"], notes_out["notes"]["offsets"]
+    g = cfg.steps.graph
+    ours, _ = median_time(lambda: build_graph(notes, pieces, max_groups=g.max_groups,
+                                              group_window_s=g.group_window_s), repeat)
+    piece = np.repeat(np.arange(len(pieces)), np.diff(offsets))
+    grp, _ = median_time(lambda: group_notes(piece, notes["onset_s"], g.group_window_s), repeat)
+    # the quadratic baseline on every 10th piece, extrapolated by the sum of n^2 (its cost model)
+    sizes = np.diff(offsets).astype(np.float64)
+    sample = list(range(0, len(pieces), 10))
+    onsets = [np.sort(notes["onset_s"][offsets[k]:offsets[k + 1]]).tolist() for k in sample]
+    t0 = time.perf_counter()
+    for o in onsets:
+        baselines.older_grouping(o, g.group_window_s)
+    scale = float((sizes ** 2).sum() / (sizes[sample] ** 2).sum())
+    base = (time.perf_counter() - t0) * scale
+    add("midi2vec", f"note grouping on data ({int(sizes.sum())} notes)", grp, base,
+        baseline=f"older quadratic loop ({len(sample)} pieces, x{scale:.1f} by sum n^2)")
+    add("midi2vec", "whole graph build on data (vectorised)", ours, base,
+        baseline="older grouping alone (as above)")
+
+
+def _run_cli(args: list[str], cwd: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "musicexp", *args], cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def bench_cached(repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        trivial = tmp / "trivial_app.py"
+        trivial.write_text(
+            "import hydra\n\n@hydra.main(version_base='1.3', config_path=None)\n"
+            "def main(cfg):\n    return 0.0\n\nif __name__ == '__main__':\n    main()\n")
+        args = ["dataset=data_100", f"dataset.data_root={ROOT / 'data' / 'Data_100'}", "resume=true",
+                f"paths.artifacts_root={ROOT / 'artifacts'}", f"hydra.run.dir={tmp / 'out'}",
+                f"paths.results_jsonl={tmp / 'r.jsonl'}", f"paths.results_csv={tmp / 'r.csv'}"]
+        _run_cli(args, tmp)  # fill (or reuse) the cache
+        ours, _ = median_time(lambda: _run_cli(args, tmp), repeat)
+
+        def hydra_trivial():
+            subprocess.run([sys.executable, str(trivial), f"hydra.run.dir={tmp / 'out2'}"], cwd=tmp, check=True,
+                           capture_output=True)
+
+        base, _ = median_time(hydra_trivial, repeat)
+    add("cached", "fully cached `musicexp dataset=data_100 resume=true`", ours, base,
+        baseline="trivial @hydra.main app", target="<=1.5x slower",
+        extra={"slowdown": ours / base}, note=f"{ours / base:.2f}x the trivial app's time")
+
+
+def bench_e2e() -> None:
+    for name in ("data_100", "data"):
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            args = [f"dataset={name}", f"dataset.data_root={ROOT / 'data' / ('Data_100' if name == 'data_100' else 'Data')}",
+                    f"paths.artifacts_root={tmp / 'artifacts'}", f"hydra.run.dir={tmp / 'out'}",
+                    f"paths.results_jsonl={tmp / 'r.jsonl'}", f"paths.results_csv={tmp / 'r.csv'}", "progress=false"]
+            total = _run_cli(args, tmp)
+            per_step = {}
+            for meta in (tmp / "artifacts").glob("*/*/*/meta.json"):
+                m = json.loads(meta.read_text())
+                per_step[m["step"]] = m["seconds"]
+                if m["step"] == "embed":
+                    emb = m["summary"]
+            recs = [json.loads(x) for x in (tmp / "r.jsonl").read_text().splitlines()]
+        steps = ", ".join(f"{k} {v:.1f}s" for k, v in per_step.items())
+        add("e2e", f"first run of {name}, all steps, 4 modes", total, extra={"per_step_s": per_step},
+            note=steps)
+        f1 = {r["mode"]: round(r["overall_f1_mean"], 3) for r in recs}
+        add("midi2vec", f"random walks on the {name} graph", emb["walk_s"],
+            extra={"steps_per_s": emb["walk_steps_per_s"], "emb_only_f1": f1.get("emb_only")},
+            note=f"{emb['walk_steps_per_s'] / 1e6:.1f} M steps/s; emb_only overall macro-F1 {f1.get('emb_only')}")
+        add("midi2vec", f"word2vec on the {name} walks (2 workers)", emb["w2v_s"],
+            extra={"words_per_s": emb["w2v_words_per_s"], "emb_only_f1": f1.get("emb_only"), "f1_by_mode": f1},
+            note=f"{emb['w2v_words_per_s'] / 1e3:.0f} k words/s; macro-F1 by mode {f1}")
+
+
+SCALING_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {bench!r})
+from bench import compose
+from musicexp.dataset import open_dataset
+from musicexp.steps import notes as notes_step, sgt as sgt_step
+from pathlib import Path
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+cfg = compose(["dataset=data", "dataset.build=null", f"dataset.data_root={{root}}", "progress=false"])
+ds = open_dataset(cfg.dataset, root, progress=False)
+ds = type(ds)(ds.id, ds.root, ds.files[:n], ds.cfg)
+t = time.perf_counter(); out, s = notes_step.run({{"dataset": ds}}, cfg); t_notes = time.perf_counter() - t
+t = time.perf_counter(); sgt_step.run({{"notes": out}}, cfg); t_sgt = time.perf_counter() - t
+print(json.dumps({{"files": len(ds.files), "notes": s["notes"], "notes_s": t_notes, "sgt_s": t_sgt,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def _synthetic(src: Path, dst: Path, n: int) -> None:
+    """n files made by transposing real pieces and concatenating two of them."""
+    import symusic
+
+    files = sorted(src.glob("*.mid"))
+    dst.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        a, b = (symusic.Score(str(files[i])) for i in rng.choice(len(files), 2, replace=False))
+        shift = int(rng.integers(-5, 7))
+        a = a.shift_pitch(shift)
+        b = b.shift_pitch(shift).shift_time(a.end() + a.ticks_per_quarter)
+        for ta, tb in zip(a.tracks, b.tracks):
+            ta.notes.extend(tb.notes)
+        a.dump_midi(str(dst / f"synth_{k:05d}.mid"))
+
+
+def bench_scaling() -> None:
+    child = SCALING_CHILD.format(bench=str(Path(__file__).resolve().parent))
+    data = ROOT / "data" / "Data"
+    dataset("data")
+    for n, root in ((100, data), (300, data), (590, data), (5000, None)):
+        if root is None:
+            tmp = Path(tempfile.mkdtemp(prefix="musicexp-synth-"))
+            _synthetic(data, tmp, n)
+            root = tmp
+        out = subprocess.run([sys.executable, "-c", child, str(root), str(n)], check=True, capture_output=True,
+                             text=True, cwd=ROOT)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        per_note = (r["notes_s"] + r["sgt_s"]) / r["notes"] * 1e6
+        add("scaling", f"notes+sgt, {r['files']} files{' (synthetic)' if n == 5000 else ''}",
+            r["notes_s"] + r["sgt_s"], extra={**r, "us_per_note": per_note}, target="flat, <2 GB",
+            note=f"{r['notes']:,} notes, {per_note:.2f} us/note, peak {r['peak_mb']:.0f} MB")
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from importlib.metadata import version
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "symusic": version("symusic"), "gensim": version("gensim"),
+            "date": time.strftime("%Y-%m-%d"), "platform": platform.platform()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats; skip end-to-end and scaling")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="sections: parse sgt graph cached e2e scaling")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = ap.parse_args()
+    repeat, base_repeat = (3, 1) if args.quick else (5, 3)
+    sections = args.only or (["parse", "sgt", "graph", "cached"] + ([] if args.quick else ["e2e", "scaling"]))
+    info = machine()
+    print(f"machine: {info['cpu']} | {info['cores']} cores | Python {info['python']} | {info['date']}")
+    print(f"{'section':<9} {'row':<44} {'ours':>10} {'baseline':>10} {'ratio':>9}  {'target':<10} note")
+    t0 = time.perf_counter()
+    for s in sections:
+        {"parse": lambda: bench_parse(repeat, base_repeat),
+         "sgt": lambda: bench_sgt(repeat, base_repeat, 4 if args.quick else 8),
+         "graph": lambda: bench_graph(repeat),
+         "cached": lambda: bench_cached(repeat),
+         "e2e": bench_e2e,
+         "scaling": bench_scaling}[s]()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(args.out).write_text(json.dumps({"machine": info, "repeat": repeat, "baseline_repeat": base_repeat,
+                                          "seconds": time.perf_counter() - t0, "peak_mb": peak, "rows": ROWS},
+                                         indent=1, default=float))
+    print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
