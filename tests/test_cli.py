@@ -86,3 +86,13 @@ def test_sigkill_during_training_leaves_nothing_half_written(tmp_path):
     assert [p.name for p in train_dir.iterdir() if p.name.startswith(".tmp-")] == []
     recs = read_jsonl(tmp_path / "results" / "results.jsonl")
     assert len(recs) == 1 and json.dumps(recs[0])
+
+
+def test_relative_paths_resolve_against_the_launch_directory(tmp_path):
+    """Even when Hydra changes into its run folder, data, artifacts and results stay where the user is."""
+    make_dataset(tmp_path / "midi")
+    args = [a for a in tiny_overrides(tmp_path / "midi", tmp_path) if not a.startswith(("paths.", "dataset.data_root"))]
+    run_cli(args + ["dataset.data_root=midi", "hydra.job.chdir=true"], tmp_path)
+    assert (tmp_path / "artifacts" / "tiny" / "train").is_dir()
+    assert len(read_jsonl(tmp_path / "results" / "results.jsonl")) == 1
+    assert not list((tmp_path / "outputs").glob("**/artifacts"))
