@@ -37,3 +37,24 @@ bench: setup ## benchmarks: prints a table, writes benchmarks/results.json
 
 clean: ## remove run outputs, artifacts and results (keeps data/ and .venv)
 	rm -rf outputs multirun artifacts results
+
+# ---- sweeps (README: "Sweeps"). SWEEP is the 3 x 3 grid alpha x top_vocab on data_100. The
+# train modes are limited to sgt_only (steps.train.modes=[sgt_only]): alpha and top_vocab
+# change only the SGT features, and the default four modes would also build graph + embed
+# (much slower, identical in every job). Jobs share notes/labels/sgt through the cache's
+# per-hash locks; the sweep folder gets summary.csv + a heatmap (musicexp/report.py).
+SWEEP    ?= dataset=data_100 steps.sgt.alpha=0.5,0.8,1.2 steps.sgt.top_vocab=32,64,128 'steps.train.modes=[sgt_only]'
+N_JOBS   ?=
+.PHONY: sweep sweep-basic sweep-optuna report
+
+sweep: setup ## 3x3 SGT sweep (alpha x top_vocab) on data_100, joblib launcher, n_jobs from conf (N_JOBS=1 ARGS=...)
+	$(VENV)/bin/musicexp -m hydra/launcher=parallel $(if $(N_JOBS),hydra.launcher.n_jobs=$(N_JOBS)) $(SWEEP) $(ARGS)
+
+sweep-basic: setup ## the same sweep with Hydra's basic launcher (one job after another)
+	$(VENV)/bin/musicexp -m $(SWEEP) $(ARGS)
+
+sweep-optuna: setup ## Optuna search over alpha, max_dt_beats, top_vocab (conf/experiment/optuna_sgt.yaml; ARGS=...)
+	$(VENV)/bin/musicexp -m experiment=optuna_sgt dataset=data_100 $(ARGS)
+
+report: setup ## summary.csv + heatmap + modes chart of results/results.jsonl (ARGS="--dataset data_100 ...")
+	$(VENV)/bin/musicexp-report $(ARGS)

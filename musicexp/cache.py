@@ -11,6 +11,7 @@ hash makes concurrent processes that need the same artifact compute it once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -21,10 +22,18 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from musicexp import faults
+from musicexp.errors import UserError
 from musicexp.hashing import file_sha256
+
+log = logging.getLogger("musicexp")
 
 META = "meta.json"
 _TMP, _TRASH = ".tmp-", ".trash-"
+
+
+class ArtifactError(UserError):
+    """A finished artifact cannot be read (damaged after it was written)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -108,23 +117,42 @@ class Artifact:
         if name not in self._loaded:
             if name not in self.meta["outputs"]:
                 raise KeyError(f"{self.meta['step']} artifact has no output {name!r}")
-            self._loaded[name] = _load(self.path / self.meta["outputs"][name])
+            try:
+                self._loaded[name] = _load(self.path / self.meta["outputs"][name])
+            except Exception as exc:  # truncated npz, bad JSON, file removed under us...
+                raise ArtifactError(
+                    f"cannot read {self.path / self.meta['outputs'][name]} ({type(exc).__name__}: {exc}); "
+                    f"the artifact is damaged: `musicexp-cache verify --remove` removes it, or re-run "
+                    f"with force=[{self.meta['step']}]."
+                ) from exc
         return self._loaded[name]
 
     def __getitem__(self, name: str) -> Any:
         return self.load(name)
 
-    def verify(self) -> list[str]:
-        """Problems found by recomputing every file's checksum (empty list = intact)."""
+    def verify(self, checksums: bool = True) -> list[str]:
+        """Problems found by recomputing every file's checksum (empty list = intact).
+
+        ``checksums=False`` only compares sizes (a stat per file: catches truncation).
+        """
         problems = []
-        for fname, rec in self.meta["files"].items():
+        if self.meta.get("hash") != self.path.name and not self.path.name.startswith("."):  # .trash-: moved aside
+            problems.append(f"{META}: hash {str(self.meta.get('hash'))[:16]} does not match the folder name")
+        files = self.meta.get("files")
+        if not isinstance(files, dict) or not isinstance(self.meta.get("outputs"), dict):
+            return problems + [f"{META}: no file list (not written by this version of musicexp?)"]
+        for fname, rec in files.items():
             p = self.path / fname
-            if not p.is_file():
-                problems.append(f"{fname}: missing")
-            elif p.stat().st_size != rec["size"]:
-                problems.append(f"{fname}: size {p.stat().st_size} != {rec['size']}")
-            elif file_sha256(p) != rec["sha256"]:
-                problems.append(f"{fname}: checksum mismatch")
+            try:
+                size = p.stat().st_size if p.is_file() else None
+                if size is None:
+                    problems.append(f"{fname}: missing")
+                elif size != rec["size"]:
+                    problems.append(f"{fname}: size {size} != {rec['size']}")
+                elif checksums and file_sha256(p) != rec["sha256"]:
+                    problems.append(f"{fname}: checksum mismatch")
+            except OSError as exc:
+                problems.append(f"{fname}: unreadable ({exc.strerror or exc})")
         return problems
 
 
@@ -138,6 +166,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _owner_pid(name: str) -> int | None:
+    """The pid in ``.tmp-<hash16>-<pid>-<rand>`` / ``.trash-...`` (None if not such a name)."""
+    if not (name.startswith(_TMP) or name.startswith(_TRASH)):
+        return None
+    try:
+        return int(name.split("-")[2])
+    except (IndexError, ValueError):
+        return None
+
+
+_warned: set[str] = set()
+
+
+@dataclass
+class Entry:
+    """One folder of the store, finished or not (what ``musicexp-cache`` lists)."""
+
+    dataset_id: str
+    step: str
+    name: str
+    path: Path
+    kind: str  # artifact | incomplete (final name, no readable meta.json) | temporary (.tmp-/.trash-)
+    meta: dict | None = None
+
+
 class ArtifactStore:
     """The one place that knows where artifacts live."""
 
@@ -147,14 +200,31 @@ class ArtifactStore:
     def folder(self, dataset_id: str, step: str, h: str) -> Path:
         return self.root / dataset_id / step / h
 
-    def get(self, dataset_id: str, step: str, h: str) -> Artifact | None:
-        """The finished artifact, or None (a folder without its completion record is none)."""
+    def get(self, dataset_id: str, step: str, h: str, verify: bool = False) -> Artifact | None:
+        """The finished, intact artifact, or None.
+
+        A folder without its completion record is none; so is one whose files do not match
+        the sizes (with ``verify``: the checksums) recorded in meta.json - it is logged and
+        left for the next commit of that hash to replace. If a process died while swapping
+        the folder for a forced recomputation, the intact old version is put back first.
+        """
         folder = self.folder(dataset_id, step, h)
+        if not os.path.lexists(folder):
+            self._restore_trash(folder.parent, h)
         try:
             meta = json.loads((folder / META).read_text())
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        except (OSError, ValueError):  # missing, not a folder, unreadable, not JSON
             return None
-        return Artifact(folder, meta)
+        if not isinstance(meta, dict):
+            return None
+        art = Artifact(folder, meta)
+        problems = art.verify(checksums=verify)
+        if problems:
+            if str(folder) not in _warned:
+                _warned.add(str(folder))
+                log.warning("%s artifact %s is damaged and is not used (%s)", step, h[:10], "; ".join(problems[:3]))
+            return None
+        return art
 
     def lock(self, dataset_id: str, step: str, h: str, timeout: float = -1):
         """An OS file lock for one hash (released by the kernel if the holder dies)."""
@@ -176,60 +246,136 @@ class ArtifactStore:
         """Write ``outputs`` + meta.json in a temporary folder, then rename it into place.
 
         Call while holding :meth:`lock` for ``h``. With ``replace`` an existing artifact is
-        swapped out (force); otherwise an existing one wins and the new files are dropped.
+        swapped out (force); otherwise an existing intact one wins and the new files are
+        dropped (a damaged one is swapped out). The ``faults.point`` calls name the moments
+        the crash tests kill the process at.
         """
         step_dir = self.root / dataset_id / step
         step_dir.mkdir(parents=True, exist_ok=True)
         self.sweep_stale(step_dir)
         tmp = step_dir / f"{_TMP}{h[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
+        final = step_dir / h
         try:
             names = {name: _save(tmp, name, value) for name, value in outputs.items()}
             files = {
                 f: {"sha256": file_sha256(tmp / f), "size": (tmp / f).stat().st_size}
                 for f in sorted(names.values())
             }
+            faults.point("cache.commit.after_files", step)
             meta = {**meta, "hash": h, "step": step, "outputs": names, "files": files}
             meta["committed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             _write_bytes(tmp / META, json.dumps(meta, indent=1, default=_json_default).encode())
             _fsync_dir(tmp)
-            final = step_dir / h
-            if final.exists():
-                if not replace and (final / META).is_file():
+            faults.point("cache.commit.after_meta", step)
+            if not replace:
+                existing = self.get(dataset_id, step, h, verify=True)
+                if existing is not None:
                     shutil.rmtree(tmp)
-                    return self.get(dataset_id, step, h)
+                    return existing
+            if os.path.lexists(final):
                 trash = step_dir / f"{_TRASH}{h[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                os.rename(final, trash)
+                os.rename(final, trash)  # a crash from here to the next rename: get() restores it
+                faults.point("cache.commit.before_rename", step)
                 os.rename(tmp, final)
                 shutil.rmtree(trash, ignore_errors=True)
             else:
+                faults.point("cache.commit.before_rename", step)
                 os.rename(tmp, final)
+            faults.point("cache.commit.after_rename", step)
             _fsync_dir(step_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return Artifact(final, meta)
 
-    @staticmethod
-    def sweep_stale(step_dir: Path) -> None:
-        """Remove temporary folders left by processes that died mid-write."""
-        for p in step_dir.glob(".*-*"):
-            if not (p.name.startswith(_TMP) or p.name.startswith(_TRASH)) or not p.is_dir():
+    def _restore_trash(self, step_dir: Path, h: str) -> bool:
+        """Put back an intact artifact a dead process had moved aside to replace it."""
+        if not step_dir.is_dir():
+            return False
+        for p in sorted(step_dir.glob(f"{_TRASH}{h[:16]}-*")):
+            pid = _owner_pid(p.name)
+            if pid is None or _pid_alive(pid):
                 continue
             try:
-                pid = int(p.name.split("-")[2])
-            except (IndexError, ValueError):
+                meta = json.loads((p / META).read_text())
+                if meta.get("hash") != h or Artifact(p, meta).verify():
+                    continue
+                os.rename(p, step_dir / h)
+            except (OSError, ValueError, AttributeError):
+                continue  # not intact, or another process restored it first
+            log.warning("%s %s: restored the artifact a killed process had moved aside", step_dir.name, h[:10])
+            self.sweep_stale(step_dir)  # and drop that process's unfinished replacement
+            return True
+        return False
+
+    def sweep_stale(self, step_dir: Path) -> None:
+        """Remove temporary folders left by processes that died mid-write.
+
+        A moved-aside artifact whose replacement never arrived is restored instead.
+        """
+        for p in step_dir.glob(".*-*"):
+            pid = _owner_pid(p.name)
+            if pid is None or _pid_alive(pid):
                 continue
-            if not _pid_alive(pid):
+            if p.name.startswith(_TRASH) and p.is_dir():
+                try:
+                    h = json.loads((p / META).read_text()).get("hash", "")
+                except (OSError, ValueError, AttributeError):
+                    h = ""
+                if h and not os.path.lexists(step_dir / h) and self._restore_trash(step_dir, h):
+                    continue
+            if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
+
+    def remove(self, dataset_id: str, step: str, name: str) -> bool:
+        """Delete one folder of the store unless a process holds its lock; True if removed.
+
+        The folder is renamed out of its final name first, so no reader ever sees half of it.
+        """
+        folder = self.folder(dataset_id, step, name)
+        if name.startswith("."):  # a temporary folder: its owner's pid, not a lock, says if it is in use
+            pid = _owner_pid(name)
+            if pid is not None and _pid_alive(pid):
+                return False
+            shutil.rmtree(folder, ignore_errors=True)
+            return not os.path.lexists(folder)
+        lock = self.lock(dataset_id, step, name, timeout=0)
+        try:
+            lock.acquire()
+        except Exception:  # filelock.Timeout: a run is computing or replacing it right now
+            return False
+        try:
+            if not os.path.lexists(folder):
+                return True
+            trash = folder.parent / f"{_TRASH}{name[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            os.rename(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            return True
+        finally:
+            lock.release()
+
+    def entries(self) -> Iterator[Entry]:
+        """Every folder under the root: finished artifacts, incomplete ones, temporaries."""
+        if not self.root.is_dir():
+            return
+        for ds_dir in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for step_dir in sorted(p for p in ds_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                for p in sorted(step_dir.iterdir()):
+                    if p.name == ".locks" or not p.is_dir():
+                        continue
+                    if p.name.startswith("."):
+                        yield Entry(ds_dir.name, step_dir.name, p.name, p, "temporary")
+                        continue
+                    try:
+                        meta = json.loads((p / META).read_text())
+                    except (OSError, ValueError):
+                        meta = None
+                    kind = "artifact" if isinstance(meta, dict) else "incomplete"
+                    yield Entry(ds_dir.name, step_dir.name, p.name, p, kind, meta if kind == "artifact" else None)
 
     def iter_artifacts(self) -> Iterator[Artifact]:
         """Every finished artifact under the root (for listing and verification)."""
-        if not self.root.is_dir():
-            return
-        for meta in sorted(self.root.glob(f"*/*/*/{META}")):
-            if meta.parent.name.startswith("."):
-                continue
-            art = self.get(meta.parent.parent.parent.name, meta.parent.parent.name, meta.parent.name)
-            if art is not None:
-                yield art
+        for e in self.entries():
+            if e.kind == "artifact":
+                yield Artifact(e.path, e.meta)

@@ -8,6 +8,7 @@ is reported with the allowed ones. :func:`validate` adds the range checks (``alp
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -173,6 +174,7 @@ class SgtConf:
 class TrainConf:
     task: str = "both"  # a label column, or 'both' / 'all' for every label column
     n_splits: int = 5
+    min_class_count: Optional[int] = None  # rarer classes are dropped with a warning; null = n_splits
     modes: List[Mode] = field(default_factory=lambda: list(Mode))
     model: Model = Model.mlp
     grouped: bool = True  # use the dataset's group column for the folds when it has one
@@ -231,14 +233,45 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="musicexp_schema", node=Config)
 
 
+def _unknown_keys(node: Any, ref: Any, prefix: str = "") -> list[str]:
+    """Keys of ``node`` the schema ``ref`` (a dataclass instance) does not declare.
+
+    Hydra rejects an unknown key in an override, but ``+key=value`` forces it in: caught here.
+    """
+    import dataclasses
+
+    out = []
+    for key in node:
+        if not hasattr(ref, str(key)):
+            allowed = ", ".join(f.name for f in dataclasses.fields(ref))
+            out.append(f"{prefix}{key} (allowed under {prefix.rstrip('.') or 'the top level'}: {allowed})")
+        elif dataclasses.is_dataclass(getattr(ref, str(key))) and isinstance(node[key], DictConfig):
+            out += _unknown_keys(node[key], getattr(ref, str(key)), f"{prefix}{key}.")
+    return out
+
+
 def _fail(key: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:
     """Range and consistency checks that types cannot express; raise ConfigError."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hint = {"dataset.data_root": "the folder of your MIDI files", "dataset.id": "a name for its artifacts"}
+        raise ConfigError(
+            "missing value(s) for " + ", ".join(f"{k} ({hint[k]})" if k in hint else k for k in missing)
+            + "; set them on the command line (e.g. dataset.data_root=/data/midi) or in the dataset file"
+        )
+    unknown = _unknown_keys(cfg, Config())
+    if unknown:
+        raise ConfigError("unknown config key(s): " + "; ".join(unknown))
     s, t, d = cfg.steps.sgt, cfg.steps.train, cfg.dataset
-    if not s.alpha > 0:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", d.id):
+        _fail("dataset.id", d.id, "letters, digits and _ . + - (it names the folder artifacts/<id>/)")
+    if not (s.alpha > 0 and math.isfinite(s.alpha)):
         _fail("steps.sgt.alpha", s.alpha, "must be > 0")
     if s.max_dt_beats is not None and s.max_dt_beats < 0:
         _fail("steps.sgt.max_dt_beats", s.max_dt_beats, "must be >= 0, or null for no window")
@@ -246,6 +279,8 @@ def validate(cfg: DictConfig) -> None:
         _fail("steps.sgt.top_vocab", s.top_vocab, "must be >= 1")
     if t.n_splits < 2:
         _fail("steps.train.n_splits", t.n_splits, "must be >= 2")
+    if t.min_class_count is not None and t.min_class_count < 1:
+        _fail("steps.train.min_class_count", t.min_class_count, "must be >= 1, or null for n_splits")
     if not 0 < t.val_size < 0.5:
         _fail("steps.train.val_size", t.val_size, "must be in (0, 0.5)")
     if t.n_components < 1:
@@ -258,7 +293,7 @@ def validate(cfg: DictConfig) -> None:
     for key in ("dropout", "head_dropout"):
         if not 0 <= t[key] < 1:
             _fail(f"steps.train.{key}", t[key], "must be in [0, 1)")
-    if not t.lr > 0:
+    if not (t.lr > 0 and math.isfinite(t.lr)):
         _fail("steps.train.lr", t.lr, "must be > 0")
     if not t.modes:
         _fail("steps.train.modes", list(t.modes), "must name at least one mode")

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from musicexp import results
+from musicexp import faults, results
 from musicexp.cache import Artifact, ArtifactStore
 from musicexp.config import STEP_NAMES, validate
 from musicexp.errors import UserError
@@ -164,6 +164,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
     from musicexp.dataset import open_dataset
 
     ds = open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, base), progress=cfg.progress)
+    preflight(cfg, ds)
     cfg = _drop_unavailable_modes(cfg, ds, store)
     idents = step_hashes(cfg, ds)
     order = list(idents)
@@ -175,7 +176,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
         h = digest(idents[name])
         sr = runs[name] = StepRun(name, h)
         if name in skipped:
-            sr.artifact, sr.status = store.get(ds.id, name, h), "skipped"
+            sr.artifact, sr.status = store.get(ds.id, name, h, verify=True), "skipped"
             if sr.artifact is None:
                 raise MissingArtifactError(
                     f"skip=[{name}] but no cached {name} artifact matches this config "
@@ -183,7 +184,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
                 )
             continue
         if name not in forced:
-            sr.artifact = store.get(ds.id, name, h)
+            sr.artifact = store.get(ds.id, name, h, verify=True)
             if sr.artifact is not None:
                 sr.status = "cached"
                 continue
@@ -201,6 +202,28 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
     return RunResult(runs, records, appended)
 
 
+def preflight(cfg: DictConfig, ds) -> None:
+    """The checks that need the labels but not the notes, before any step runs.
+
+    Labels come from the CSV, the folder names or the file names, so a task that is not a
+    label column, classes too small for ``n_splits``, too few groups or (with
+    ``dataset.on_error=raise``) an unlabeled file fail here: no artifact is written. The
+    `labels` and `train` steps run the same functions again on the files that did parse.
+    """
+    from musicexp.steps import labels as labels_step
+    from musicexp.steps import train as train_step
+
+    lab = cfg.dataset.labels
+    got = labels_step.collect(ds, lab, list(ds.files), bad={f for f, _ in ds.rejected})
+    if cfg.dataset.on_error.value == "raise":
+        labels_step.raise_first(ds, got["problems"])
+    train_step.plan(labels_step.make_table(got, lab), got["columns"], cfg.steps.train)
+
+
+def _skip_list(cfg) -> str:
+    return "[" + ",".join(cfg.skip) + "]"
+
+
 def _drop_unavailable_modes(cfg: DictConfig, ds, store: ArtifactStore) -> DictConfig:
     """skip=[embed] (or [sgt]) with nothing cached: run the modes that don't need it, and say so."""
     from musicexp.config import MODE_NEEDS
@@ -209,7 +232,7 @@ def _drop_unavailable_modes(cfg: DictConfig, ds, store: ArtifactStore) -> DictCo
     if not skipped:
         return cfg
     idents = step_hashes(cfg, ds)
-    missing = {n for n in skipped if n in idents and store.get(ds.id, n, digest(idents[n])) is None}
+    missing = {n for n in skipped if n in idents and store.get(ds.id, n, digest(idents[n]), verify=True) is None}
     if "graph" in missing:
         missing.add("embed")
     modes = [m.value for m in cfg.steps.train.modes]
@@ -218,10 +241,10 @@ def _drop_unavailable_modes(cfg: DictConfig, ds, store: ArtifactStore) -> DictCo
         return cfg
     if not keep:
         raise MissingArtifactError(
-            f"skip={list(cfg.skip)} but no cached {'/'.join(sorted(missing))} artifact matches this config, and "
+            f"skip={_skip_list(cfg)} but no cached {'/'.join(sorted(missing))} artifact matches this config, and "
             f"every mode in steps.train.modes={modes} needs one; run once without skipping."
         )
-    log.warning("skip=%s and no cached %s artifact: running modes %s only (dropped %s)", list(cfg.skip),
+    log.warning("skip=%s and no cached %s artifact: running modes %s only (dropped %s)", _skip_list(cfg),
                 "/".join(sorted(missing)), keep, [m for m in modes if m not in keep])
     cfg = copy.deepcopy(cfg)
     cfg.steps.train.modes = keep
@@ -238,15 +261,17 @@ def _compute(store: ArtifactStore, ds, cfg, sr: StepRun, ident: dict, upstream: 
         lock.acquire()
     try:
         if not replace:  # someone may have finished it while we waited
-            sr.artifact = store.get(ds.id, sr.name, sr.hash)
+            sr.artifact = store.get(ds.id, sr.name, sr.hash, verify=True)
             if sr.artifact is not None:
                 sr.status = "cached"
                 return
         log.info("%s %s: running", sr.name, sr.hash[:10])
+        faults.point("step.start", sr.name)  # the hash lock is held
         inputs: dict[str, Any] = {"dataset": ds, **upstream}
         t = time.perf_counter()
         outputs, summary = step_module(sr.name).run(inputs, cfg)
         sr.seconds = time.perf_counter() - t
+        faults.point("step.done", sr.name)  # outputs built, nothing written yet
         meta = {
             **ident,
             "dataset_id": ds.id,
@@ -300,6 +325,12 @@ def _report(cfg, runs: dict[str, StepRun], records: list[dict], appended: int, s
     if bad:
         lines.append(f"{len(bad)} file(s) could not be parsed and were left out (listed in the notes artifact):")
         lines.extend(f"  {e['file']}: {e['reason']}" for e in bad[:10])
+        lines.extend([f"  ... and {len(bad) - 10} more"] if len(bad) > 10 else [])
+    problems = runs["labels"].artifact.load("report").get("problems", [])
+    if problems:
+        lines.append(f"{len(problems)} labelling problem(s), pieces left out (listed in the labels artifact):")
+        lines.extend(f"  {e['file']}: {e['reason']}" for e in problems[:10])
+        lines.extend([f"  ... and {len(problems) - 10} more"] if len(problems) > 10 else [])
     train = runs["train"].artifact
     reports, confusion = train.load("reports"), train.load("confusion")
     for key in reports:

@@ -5,6 +5,10 @@ columns broke it, and parallel runs could interleave. Here every append holds on
 writes whole JSON lines with a single write + fsync, and rewrites the CSV from the JSONL
 (atomically, via os.replace) with the union of all columns: the CSV always has one
 consistent header and always matches the JSONL.
+
+A process killed mid-append leaves at worst a torn last JSONL line (cut by the next append,
+ignored by readers) or a CSV that lags the JSONL (rewritten by the next append, which
+always rebuilds the CSV); the lock dies with its holder.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import os
 import uuid
 from pathlib import Path
 from typing import Iterable
+
+from musicexp import faults
 
 #: columns shown first in the CSV, in this order; the rest follow in first-seen order
 LEAD = ("run_id", "dataset_id", "experiment", "mode", "task", "seed", "score")
@@ -62,6 +68,18 @@ def _cell(v) -> str:
     return "" if v is None else str(v)
 
 
+def _sweep_tmp(csv_path: Path) -> None:
+    """Remove CSV temporaries of processes that died before their os.replace."""
+    for p in csv_path.parent.glob(f".{csv_path.name}.*.tmp"):
+        try:
+            pid = int(p.name[len(csv_path.name) + 2 :].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
 def write_csv(records: list[dict], path: Path) -> None:
     cols = [c for c in LEAD if any(c in r for r in records)]
     for r in records:
@@ -74,18 +92,21 @@ def write_csv(records: list[dict], path: Path) -> None:
             w.writerow({k: _cell(r.get(k)) for k in cols})
         fh.flush()
         os.fsync(fh.fileno())
+    faults.point("results.csv.before_replace")
     os.replace(tmp, path)
 
 
 def append(records: Iterable[dict], jsonl: Path, csv_path: Path, only_missing: bool = False) -> int:
     """Append ``records``; with ``only_missing`` skip those whose record_id is already there.
 
-    Returns how many were appended.
+    Returns how many were appended. The CSV is rebuilt from the JSONL on every call, so one
+    left behind by a killed append is brought up to date by the next.
     """
     records = list(records)
     jsonl.parent.mkdir(parents=True, exist_ok=True)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with _lock(jsonl):
+        faults.point("results.append.locked")
         _repair_tail(jsonl)
         if only_missing:
             have = {r.get("record_id") for r in read_jsonl(jsonl)}
@@ -94,11 +115,15 @@ def append(records: Iterable[dict], jsonl: Path, csv_path: Path, only_missing: b
             data = "".join(json.dumps(r, sort_keys=False, default=str) + "\n" for r in records).encode()
             fd = os.open(jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                if faults.armed("results.append.torn"):  # half a line written, then killed
+                    os.write(fd, data[: len(data) // 2])
+                    faults.kill()
                 while data:
                     data = data[os.write(fd, data):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if records or not csv_path.is_file():
-            write_csv(read_jsonl(jsonl), csv_path)
+            faults.point("results.append.after_jsonl")
+        _sweep_tmp(csv_path)
+        write_csv(read_jsonl(jsonl), csv_path)
     return len(records)

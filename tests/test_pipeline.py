@@ -70,18 +70,32 @@ def test_force_recomputes_the_step_and_its_downstream(compose, data, tmp_path):
     assert set(r.status().values()) == {"forced"}
 
 
-def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path):
-    with pytest.raises(TrainError, match="steps.train.task='mood'"):
-        _run(compose, data, tmp_path, "steps.train.task=mood")
+def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path, monkeypatch):
+    """A step that dies half-way commits nothing; the finished upstream artifacts are reused."""
+    import musicexp.steps.train as train_step
+
+    def boom(inputs, cfg):
+        inputs["sgt"].load("pairs")  # the step was really under way
+        raise RuntimeError("simulated crash inside train")
+
+    monkeypatch.setattr(train_step, "run", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(compose, data, tmp_path)
+    monkeypatch.undo()
     train_dir = tmp_path / "artifacts" / "tiny" / "train"
     leftovers = [p.name for p in train_dir.iterdir() if p.name != ".locks"] if train_dir.exists() else []
     assert leftovers == []
     assert not (tmp_path / "results" / "results.jsonl").exists()
-    # the upstream artifacts that finished are intact and reused
     r = _run(compose, data, tmp_path)
     assert r.status() == dict(notes="cached", labels="cached", sgt="cached", train="ran")
     for step in ("notes", "labels", "sgt", "train"):
         assert r.steps[step].artifact.verify() == []
+
+
+def test_a_task_that_is_not_a_label_column_fails_before_any_work(compose, data, tmp_path):
+    with pytest.raises(TrainError, match="steps.train.task='mood'"):
+        _run(compose, data, tmp_path, "steps.train.task=mood")
+    assert not (tmp_path / "artifacts").exists()
 
 
 def test_meta_records_what_made_the_artifact(compose, data, tmp_path):

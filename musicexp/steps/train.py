@@ -4,10 +4,15 @@ test-fold predictions, pooled row-normalised confusion matrices and classificati
 Per fold, every data-fitted transform (vocabulary, scaler, PCA) is fitted on the inner
 training part only; the inner validation part drives early stopping; the test fold is only
 predicted. The majority class of the training fold is scored beside every result.
+
+Classes with fewer than ``min_class_count`` pieces (default: ``n_splits``) are dropped first,
+with a warning naming them and their sizes; :func:`plan` makes every check on the label
+table alone (numpy only), so the pipeline runs it before any step as a pre-flight.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -17,7 +22,9 @@ from musicexp.errors import UserError
 from musicexp.config import MODE_NEEDS
 from musicexp.features import EmbBlock, Prep, SgtBlock
 
-VERSION = "1"
+log = logging.getLogger("musicexp")
+
+VERSION = "2"  # 2: rare classes dropped (min_class_count), kept counts in the record
 DEPS = ("labels", "embed", "sgt")  # the most it reads; deps(cfg) gives what the modes need
 ALL_TASKS = ("both", "all")
 
@@ -42,20 +49,89 @@ def resolve_tasks(task: str, columns: list[str]) -> list[str]:
     return [task]
 
 
+def min_class_count(t) -> int:
+    return int(t.n_splits if t.min_class_count is None else t.min_class_count)
+
+
+def drop_rare(lab: dict, tasks: list[str], min_count: int):
+    """Keep the pieces whose class in every task has at least ``min_count`` pieces.
+
+    A piece needs a label for every task (one multi-head model, shared folds), so dropping a
+    class of one task can make a class of another task rare: repeated until nothing changes.
+    Returns (kept mask, {task: {class: size when dropped}}, {task: pieces of its kept classes}).
+    """
+    keep = np.ones(len(lab[tasks[0]]), dtype=bool)
+    dropped: dict[str, dict[str, int]] = {k: {} for k in tasks}
+    changed = True
+    while changed:
+        changed = False
+        for k in tasks:
+            vals, cnt = np.unique(lab[k][keep], return_counts=True)
+            rare = vals[cnt < min_count]
+            if len(rare):
+                dropped[k].update({str(v): int(c) for v, c in zip(vals, cnt) if c < min_count})
+                keep &= ~np.isin(lab[k], rare)
+                changed = True
+    own = {k: int((~np.isin(lab[k], list(dropped[k]))).sum()) for k in tasks}
+    return keep, dropped, own
+
+
+def strata_for(lab: dict, tasks: list[str]) -> list[tuple[str, np.ndarray]]:
+    """Stratification candidates in order of preference: the joint label, then each task."""
+    joint = np.array(["|".join(v) for v in zip(*(lab[k] for k in tasks))])
+    return ([("+".join(tasks), joint)] if len(tasks) > 1 else []) + [(k, lab[k]) for k in tasks]
+
+
+def pick_stratum(strata: list[tuple[str, np.ndarray]], n_splits: int) -> tuple[str, np.ndarray]:
+    """The first candidate whose smallest class fits n_splits (numpy only)."""
+    for name, y in strata:
+        if np.unique(y, return_counts=True)[1].min() >= n_splits:
+            return name, y
+    name, y = strata[-1]
+    vals, cnt = np.unique(y, return_counts=True)
+    raise TrainError(
+        f"steps.train.n_splits={n_splits} is larger than the smallest class of {name!r} "
+        f"({str(vals[cnt.argmin()])!r}: {cnt.min()} pieces); lower steps.train.n_splits (at most {cnt.min()}), "
+        f"or set steps.train.min_class_count to {n_splits} or more (or null) to drop rarer classes."
+    )
+
+
+def plan(lab: dict, columns: list[str], t) -> dict:
+    """Every check of the label table a run needs, before any fitting; raise TrainError.
+
+    ``lab``: label column -> array of labels per piece (plus ``group`` if the dataset has one).
+    """
+    tasks = resolve_tasks(t.task, columns)
+    m = min_class_count(t)
+    keep, dropped, own = drop_rare(lab, tasks, m)
+    for k in tasks:
+        left = np.unique(lab[k][keep])
+        if len(left) < 2:
+            sizes = sorted(zip(*np.unique(lab[k], return_counts=True)), key=lambda cn: -cn[1])
+            bound = int(sizes[1][1]) if len(sizes) > 1 else 0
+            key = "steps.train.n_splits" if t.min_class_count is None else "steps.train.min_class_count"
+            raise TrainError(
+                f"{key}={t.n_splits if t.min_class_count is None else m}: classes with fewer pieces are dropped "
+                f"(steps.train.min_class_count={'null = n_splits' if t.min_class_count is None else m}), which "
+                f"leaves {len(left)} class(es) of {k!r} (class sizes: {', '.join(f'{c}: {n}' for c, n in sizes)}); "
+                + (f"allowed: at most {bound} (two classes must keep that many pieces)." if bound >= 2 else
+                   f"{k!r} needs at least two classes with 2 pieces or more.")
+            )
+    sub = {k: v[keep] for k, v in lab.items()}
+    strat_name, strat_y = pick_stratum(strata_for(sub, tasks), t.n_splits)
+    groups = sub["group"] if (t.grouped and "group" in sub) else None
+    if groups is not None and len(np.unique(groups)) < t.n_splits:
+        raise TrainError(f"only {len(np.unique(groups))} groups for steps.train.n_splits={t.n_splits}; "
+                         "lower steps.train.n_splits or set steps.train.grouped=false")
+    return {"tasks": tasks, "keep": keep, "dropped": dropped, "own": own, "min_count": m,
+            "strat_name": strat_name, "strat_y": strat_y, "groups": groups}
+
+
 def make_folds(strata: list[tuple[str, np.ndarray]], groups, n_splits: int, seed: int):
     """Outer folds, stratified on the first candidate whose smallest class fits n_splits."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    for name, y in strata:
-        if np.unique(y, return_counts=True)[1].min() >= n_splits:
-            break
-    else:
-        name, y = strata[-1]
-        vals, cnt = np.unique(y, return_counts=True)
-        raise TrainError(
-            f"steps.train.n_splits={n_splits} is larger than the smallest class of {name!r} "
-            f"({vals[cnt.argmin()]!r}: {cnt.min()} pieces); lower steps.train.n_splits."
-        )
+    name, y = pick_stratum(strata, n_splits)
     X = np.zeros(len(y))
     if groups is not None:
         if len(np.unique(groups)) < n_splits:
@@ -124,15 +200,21 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
 
     t, s = cfg.steps.train, cfg.steps.sgt
     modes = [m.value for m in t.modes]
-    lab = inputs["labels"]["labels"]
-    tasks = resolve_tasks(t.task, inputs["labels"]["report"]["columns"])
+    lab_all = inputs["labels"]["labels"]
+    pl = plan(lab_all, inputs["labels"]["report"]["columns"], t)
+    tasks, dropped = pl["tasks"], pl["dropped"]
+    if any(dropped.values()):
+        log.warning(
+            "steps.train.min_class_count=%d: dropped classes with fewer pieces (%s); %d of %d pieces kept",
+            pl["min_count"], "; ".join(f"{k}: " + ", ".join(f"{c} ({n})" for c, n in d.items())
+                                       for k, d in dropped.items() if d),
+            int(pl["keep"].sum()), len(pl["keep"]))
+    lab = {k: v[pl["keep"]] for k, v in lab_all.items()}
     pieces = [str(p) for p in lab["piece"]]
     classes = {k: np.unique(lab[k]) for k in tasks}
     y = {k: np.searchsorted(classes[k], lab[k]) for k in tasks}
     groups = lab["group"] if (t.grouped and "group" in lab) else None
-    joint = np.array(["|".join(v) for v in zip(*(lab[k] for k in tasks))])
-    strata = ([("+".join(tasks), joint)] if len(tasks) > 1 else []) + [(k, lab[k]) for k in tasks]
-    strat_name, strat_y, splits = make_folds(strata, groups, t.n_splits, cfg.seed)
+    strat_name, strat_y, splits = make_folds(strata_for(lab, tasks), groups, t.n_splits, cfg.seed)
 
     need = {d for m in modes for d in MODE_NEEDS[m]}
     sgt = SgtBlock(inputs["sgt"], pieces, s.top_vocab, s.normalize.value, s.vocab.value) if "sgt" in need else None
@@ -190,7 +272,9 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
     for m in modes:
         metrics[m] = {"folds": fold_info[m]}
         rec = {"mode": m, "task": t.task, "tasks": tasks, "n_pieces": len(pieces), "n_splits": t.n_splits,
-               "stratified_on": strat_name, "grouped": groups is not None, "model": t.model.value}
+               "stratified_on": strat_name, "grouped": groups is not None, "model": t.model.value,
+               "n_pieces_labelled": len(pl["keep"]), "min_class_count": pl["min_count"],
+               **{f"n_pieces_{k}": pl["own"][k] for k in tasks}, "dropped_classes": dropped}
         for k in tasks:
             summ = _summarise(scores[m][k])
             metrics[m][k] = {"per_fold": scores[m][k], **summ,
@@ -224,7 +308,8 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
     preds["piece"] = np.array(pieces, dtype=str)
     outputs = {"records": records, "metrics": metrics, "predictions": preds, "confusion": confusion,
                "reports": reports}
-    summary = {"score": records[0]["score"], "modes": modes}
+    summary = {"score": records[0]["score"], "pieces": len(pieces),
+               "dropped_classes": sum(len(d) for d in dropped.values()), "modes": modes}
     return outputs, summary
 
 
