@@ -10,10 +10,12 @@ hash makes concurrent processes that need the same artifact compute it once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -166,12 +168,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: names temporary folders with their host, so that on a filesystem shared by several
+#: machines a process only ever judges (by pid) the leftovers of its own machine
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temp_name(prefix: str, h: str) -> str:
+    return f"{prefix}{h[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{_HOST}"
+
+
 def _owner_pid(name: str) -> int | None:
-    """The pid in ``.tmp-<hash16>-<pid>-<rand>`` / ``.trash-...`` (None if not such a name)."""
+    """The pid in ``.tmp-<hash16>-<pid>-<rand>-<host>`` / ``.trash-...`` when it was made on this
+    host (None if not such a name, or made on another host: its pid means nothing here)."""
     if not (name.startswith(_TMP) or name.startswith(_TRASH)):
         return None
+    parts = name.split("-")
+    if len(parts) > 4 and parts[4] != _HOST:
+        return None
     try:
-        return int(name.split("-")[2])
+        return int(parts[2])
     except (IndexError, ValueError):
         return None
 
@@ -253,7 +268,7 @@ class ArtifactStore:
         step_dir = self.root / dataset_id / step
         step_dir.mkdir(parents=True, exist_ok=True)
         self.sweep_stale(step_dir)
-        tmp = step_dir / f"{_TMP}{h[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = step_dir / _temp_name(_TMP, h)
         tmp.mkdir()
         final = step_dir / h
         try:
@@ -274,7 +289,7 @@ class ArtifactStore:
                     shutil.rmtree(tmp)
                     return existing
             if os.path.lexists(final):
-                trash = step_dir / f"{_TRASH}{h[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                trash = step_dir / _temp_name(_TRASH, h)
                 os.rename(final, trash)  # a crash from here to the next rename: get() restores it
                 faults.point("cache.commit.before_rename", step)
                 os.rename(tmp, final)
@@ -348,7 +363,7 @@ class ArtifactStore:
         try:
             if not os.path.lexists(folder):
                 return True
-            trash = folder.parent / f"{_TRASH}{name[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            trash = folder.parent / _temp_name(_TRASH, name)
             os.rename(folder, trash)
             shutil.rmtree(trash, ignore_errors=True)
             return True

@@ -114,7 +114,14 @@ def open_dataset(cfg: DictConfig, root: Path, progress: bool = True) -> Dataset:
 
         manifest = corpus.manifest_path(cfg.build)
         if not corpus.is_built(root, manifest, cfg.program):
-            corpus.build_dataset(manifest, root, program=cfg.program, n_jobs=min(os.cpu_count() or 1, 4), progress=progress)
+            from filelock import FileLock
+
+            # two runs (or sweep jobs) starting together build the folder once
+            root.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(root.parent / f".{root.name}.build.lock")):
+                if not corpus.is_built(root, manifest, cfg.program):
+                    corpus.build_dataset(manifest, root, program=cfg.program,
+                                         n_jobs=min(os.cpu_count() or 1, 4), progress=progress)
     if not root.is_dir():
         raise DatasetError(
             f"dataset.data_root={cfg.data_root!r} -> {root} is not a folder. Point "
