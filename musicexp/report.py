@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import logging
 import math
@@ -319,17 +318,10 @@ def mark_swept(rows: list[dict]) -> list[dict]:
 
 
 def write_rows_csv(rows: list[dict], path: Path) -> Path:
-    cols = [c for c in LEAD if any(c in r for r in rows)]
-    for r in rows:
-        cols.extend(k for k in r if k not in cols)
+    from musicexp.results import write_csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _cell(r.get(k)) for k in cols})
-    os.replace(tmp, path)
+    write_csv(rows, path)  # the results log's CSV writer: union header, atomic replace
     return path
 
 

@@ -66,16 +66,22 @@ _MAX_SPAN = 600.0
 # --------------------------------------------------------------------------- validation
 
 
-def _as_onsets(onsets) -> np.ndarray:
+def _numeric_onsets(onsets) -> np.ndarray:
+    """onsets as a contiguous finite float64 1-D array (order not checked)."""
     t = np.asarray(onsets)
     if t.ndim != 1:
         raise ValueError(f"onsets must be 1-D, got shape {t.shape}")
     if t.size and not (np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)):
         raise ValueError(f"onsets must be numeric, got dtype {t.dtype}")
     t = np.ascontiguousarray(t, dtype=np.float64)
+    if t.size and not np.all(np.isfinite(t)):
+        raise ValueError("onsets must be finite (no NaN/inf)")
+    return t
+
+
+def _as_onsets(onsets) -> np.ndarray:
+    t = _numeric_onsets(onsets)
     if t.size:
-        if not np.all(np.isfinite(t)):
-            raise ValueError("onsets must be finite (no NaN/inf)")
         if t.size > 1 and np.any(t[1:] < t[:-1]):
             bad = int(np.flatnonzero(t[1:] < t[:-1])[0])
             raise ValueError(
@@ -849,20 +855,13 @@ def pair_sums_batch(
         raise ValueError(f"n_tokens must be an integer, got {n_tokens!r}") from None
     if Tn < 0:
         raise ValueError(f"n_tokens must be >= 0, got {Tn}")
-    t = np.asarray(onsets)
-    if t.ndim != 1:
-        raise ValueError(f"onsets must be 1-D, got shape {t.shape}")
-    if t.size and not (np.issubdtype(t.dtype, np.floating) or np.issubdtype(t.dtype, np.integer)):
-        raise ValueError(f"onsets must be numeric, got dtype {t.dtype}")
-    t = np.ascontiguousarray(t, dtype=np.float64)
+    t = _numeric_onsets(onsets)
     n = t.shape[0]
     o = _as_offsets(offsets, n)
     tok = _as_tokens(tokens, n, Tn)
     a = _as_alpha(alpha)
     d = _as_max_dt(max_dt)
     if n:
-        if not np.all(np.isfinite(t)):
-            raise ValueError("onsets must be finite (no NaN/inf)")
         bad = t[1:] < t[:-1]
         bad[o[1:-1][(o[1:-1] > 0) & (o[1:-1] < n)] - 1] = False  # piece starts may go down
         if bad.any():
