@@ -139,7 +139,7 @@ def _cases():
     # a forced recomputation killed while the old artifact is moved aside: the old one comes back
     cases += [(f"force {s}: cache.commit.before_rename:{s}", f"cache.commit.before_rename:{s}", (f"force=[{s}]",))
               for s in ("sgt", "train")]
-    cases += [(f"force sgt: cache.commit.after_rename:sgt", "cache.commit.after_rename:sgt", ("force=[sgt]",))]
+    cases += [("force sgt: cache.commit.after_rename:sgt", "cache.commit.after_rename:sgt", ("force=[sgt]",))]
     out = []
     for cid, point, extra in cases:
         marks = () if cid in QUICK else (pytest.mark.slow,)

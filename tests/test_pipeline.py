@@ -1,7 +1,6 @@
 """The cached step runner in-process: invalidation, resume / skip / force, crash safety."""
 
 import os
-import time
 
 import pytest
 

@@ -70,7 +70,6 @@ def test_default_sgt_equals_the_published_sgt_package(compose, tmp_path):
 
     rng = np.random.default_rng(3)
     data = tmp_path / "seq"
-    seqs = {}
     for k in range(6):
         pitches = rng.integers(60, 72, size=40)
         write_midi(data / f"s{k}.mid", [(i * 0.5, 0.5, int(p), 80) for i, p in enumerate(pitches)])
