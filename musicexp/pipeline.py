@@ -64,12 +64,11 @@ def package_versions() -> dict[str, str]:
 
 def base_dir() -> Path:
     """Where the user ran musicexp from: relative paths resolve here, not in Hydra's run folder."""
-    try:
-        from hydra.utils import get_original_cwd
+    from hydra.core.hydra_config import HydraConfig  # (hydra.utils would import instantiate: slow)
 
-        return Path(get_original_cwd())
-    except (ValueError, ImportError):
-        return Path.cwd()
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.cwd)
+    return Path.cwd()
 
 
 def resolve_path(p: str, base: Path) -> Path:
