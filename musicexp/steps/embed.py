@@ -26,6 +26,9 @@ def params(cfg) -> dict:
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import logging
+
+    logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch INFO lines drown the run log
     e = cfg.steps.embed
     graph, info = inputs["graph"]["graph"], inputs["graph"]["info"]
     indptr, indices = graph["indptr"], graph["indices"]
