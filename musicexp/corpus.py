@@ -204,15 +204,10 @@ def _remove_stale_temp_files(out: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own leftovers cannot be in use: we are not writing yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Our own leftovers cannot be in use (we are not writing yet); others ask the OS."""
+    from musicexp.cache import _pid_alive as alive
+
+    return pid != os.getpid() and alive(pid)
 
 
 def _build_params(manifest_file: Path, program: int | None) -> dict:

@@ -66,6 +66,16 @@ _MAX_SPAN = 600.0
 # --------------------------------------------------------------------------- validation
 
 
+def _as_n_tokens(n_tokens) -> int:
+    try:
+        k = operator.index(n_tokens)
+    except TypeError:
+        raise ValueError(f"n_tokens must be an integer, got {n_tokens!r}") from None
+    if k < 0:
+        raise ValueError(f"n_tokens must be >= 0, got {k}")
+    return k
+
+
 def _numeric_onsets(onsets) -> np.ndarray:
     """onsets as a contiguous finite float64 1-D array (order not checked)."""
     t = np.asarray(onsets)
@@ -377,12 +387,7 @@ def pair_sums(
     the same as None. Raises ValueError on unsorted / non-finite onsets, tokens out of
     [0, n_tokens), alpha < 0 (or non-finite), max_dt < 0, or mismatched lengths.
     """
-    try:
-        K = operator.index(n_tokens)
-    except TypeError:
-        raise ValueError(f"n_tokens must be an integer, got {n_tokens!r}") from None
-    if K < 0:
-        raise ValueError(f"n_tokens must be >= 0, got {K}")
+    K = _as_n_tokens(n_tokens)
     t = _as_onsets(onsets)
     n = t.shape[0]
     tok = _as_tokens(tokens, n, K)
@@ -849,12 +854,7 @@ def pair_sums_batch(
     Same conventions and errors as pair_sums, plus offsets (1-D integer, non-decreasing, from 0
     to len(onsets)); empty pieces and pieces with one event have no entries.
     """
-    try:
-        Tn = operator.index(n_tokens)
-    except TypeError:
-        raise ValueError(f"n_tokens must be an integer, got {n_tokens!r}") from None
-    if Tn < 0:
-        raise ValueError(f"n_tokens must be >= 0, got {Tn}")
+    Tn = _as_n_tokens(n_tokens)
     t = _numeric_onsets(onsets)
     n = t.shape[0]
     o = _as_offsets(offsets, n)
