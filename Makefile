@@ -13,6 +13,7 @@ help: ## show this help
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m compileall -q musicexp  # as `pip install .` does (an editable install doesn't)
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP) ## create .venv and install musicexp with its dev extras (once per pyproject change)
@@ -33,7 +34,8 @@ test-all: setup ## every test
 	$(PY) -m pytest -q
 
 bench: setup ## benchmarks: prints a table, writes benchmarks/results.json
-	$(PY) benchmarks/bench.py
+	$(PY) -m compileall -q musicexp
+	$(PY) benchmarks/bench.py $(ARGS)
 
 clean: ## remove run outputs, artifacts and results (keeps data/ and .venv)
 	rm -rf outputs multirun artifacts results

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import numpy as np
-
 from musicexp import faults
 from musicexp.errors import UserError
 from musicexp.hashing import file_sha256
@@ -63,6 +61,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 def _save(folder: Path, name: str, value: Any) -> str:
     """Store one output; the file type follows the value's type."""
+    import numpy as np  # here, not at the top: a fully cached run never needs numpy
+
     if isinstance(value, np.ndarray):
         fname = f"{name}.npy"
         with open(folder / fname, "wb") as fh:
@@ -84,6 +84,8 @@ def _save(folder: Path, name: str, value: Any) -> str:
 
 
 def _json_default(obj: Any) -> Any:
+    import numpy as np
+
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -93,8 +95,12 @@ def _json_default(obj: Any) -> Any:
 
 def _load(path: Path) -> Any:
     if path.suffix == ".npy":
+        import numpy as np
+
         return np.load(path, allow_pickle=False)
     if path.suffix == ".npz":
+        import numpy as np
+
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     return json.loads(path.read_text())
@@ -132,10 +138,14 @@ class Artifact:
     def __getitem__(self, name: str) -> Any:
         return self.load(name)
 
-    def verify(self, checksums: bool = True) -> list[str]:
+    def verify(self, checksums: bool = True, trust_unchanged: bool = False) -> list[str]:
         """Problems found by recomputing every file's checksum (empty list = intact).
 
         ``checksums=False`` only compares sizes (a stat per file: catches truncation).
+        ``trust_unchanged`` skips the checksum of a file whose size and mtime are still those
+        recorded at commit (as make, Snakemake and DVC's state cache do: any write changes the
+        mtime), so reusing a large artifact costs a stat, not a read; ``musicexp-cache verify``
+        reads everything.
         """
         problems = []
         if self.meta.get("hash") != self.path.name and not self.path.name.startswith("."):  # .trash-: moved aside
@@ -146,12 +156,15 @@ class Artifact:
         for fname, rec in files.items():
             p = self.path / fname
             try:
-                size = p.stat().st_size if p.is_file() else None
+                st = p.stat() if p.is_file() else None
+                size = None if st is None else st.st_size
                 if size is None:
                     problems.append(f"{fname}: missing")
                 elif size != rec["size"]:
                     problems.append(f"{fname}: size {size} != {rec['size']}")
-                elif checksums and file_sha256(p) != rec["sha256"]:
+                elif not checksums or (trust_unchanged and rec.get("mtime_ns") == st.st_mtime_ns):
+                    continue
+                elif file_sha256(p) != rec["sha256"]:
                     problems.append(f"{fname}: checksum mismatch")
             except OSError as exc:
                 problems.append(f"{fname}: unreadable ({exc.strerror or exc})")
@@ -219,7 +232,8 @@ class ArtifactStore:
         """The finished, intact artifact, or None.
 
         A folder without its completion record is none; so is one whose files do not match
-        the sizes (with ``verify``: the checksums) recorded in meta.json - it is logged and
+        the sizes (with ``verify``: the checksums of files written since the commit, see
+        :meth:`Artifact.verify`) recorded in meta.json - it is logged and
         left for the next commit of that hash to replace. If a process died while swapping
         the folder for a forced recomputation, the intact old version is put back first.
         """
@@ -233,7 +247,7 @@ class ArtifactStore:
         if not isinstance(meta, dict):
             return None
         art = Artifact(folder, meta)
-        problems = art.verify(checksums=verify)
+        problems = art.verify(checksums=verify, trust_unchanged=True)
         if problems:
             if str(folder) not in _warned:
                 _warned.add(str(folder))
@@ -273,10 +287,10 @@ class ArtifactStore:
         final = step_dir / h
         try:
             names = {name: _save(tmp, name, value) for name, value in outputs.items()}
-            files = {
-                f: {"sha256": file_sha256(tmp / f), "size": (tmp / f).stat().st_size}
-                for f in sorted(names.values())
-            }
+            files = {}
+            for f in sorted(names.values()):
+                st = (tmp / f).stat()  # (a rename of the folder keeps the files' mtimes)
+                files[f] = {"sha256": file_sha256(tmp / f), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
             faults.point("cache.commit.after_files", step)
             meta = {**meta, "hash": h, "step": step, "outputs": names, "files": files}
             meta["committed_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

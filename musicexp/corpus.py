@@ -8,25 +8,21 @@ A dataset folder holds ``<id>.mid`` per manifest row, ``labels.csv`` and ``datas
 ``.build.json`` (written before any conversion) records what the files present were made
 with, so an interrupted build resumes by converting only the missing files.
 
-Importing this module is cheap: music21 and symusic are imported only where a file is
-converted, so a cached rerun never pays for them.
+Importing this module is cheap: music21, symusic and the modules only a build needs (csv,
+zipfile, process pools) are imported where they are used, so a cached rerun never pays for
+them.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import functools
 import hashlib
-import importlib.metadata
-import importlib.util
 import io
 import json
 import logging
 import os
 import warnings
-import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 __all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest"]
@@ -60,6 +56,8 @@ def manifest_path(name: str) -> Path:
 
 def read_manifest(manifest: str | Path) -> list[dict[str, str]]:
     """Rows of a manifest (name or CSV path), checked so that every id is a safe file stem."""
+    import csv
+
     path = _resolve_manifest(manifest)
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -147,6 +145,8 @@ def _normalise_program(program: int | None) -> int | None:
 
 def _music21_version() -> str:
     """Installed music21 version, read without importing music21 (slow to import)."""
+    import importlib.metadata
+
     return importlib.metadata.version("music21")
 
 
@@ -266,6 +266,8 @@ def _check_music21_version(out: Path, prior: dict | None) -> None:
 
 
 def _write_labels(out: Path, rows: list[dict]) -> None:
+    import csv
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(("file",) + LABEL_COLUMNS)
@@ -297,6 +299,8 @@ def _convert_rows(rows: list[dict], out: Path, program: int | None, n_jobs: int,
     """
     if not rows:
         return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from tqdm import tqdm
 
     rows = sorted(rows, key=_source_size, reverse=True)
@@ -335,6 +339,8 @@ def _collect(row_id: str, get_cures, errors: list[str]) -> None:
 @functools.lru_cache(maxsize=1)
 def _corpus_dir() -> Path | None:
     """music21's corpus folder, found without importing music21."""
+    import importlib.util
+
     spec = importlib.util.find_spec("music21")
     return Path(spec.origin).parent / "corpus" if spec and spec.origin else None
 
@@ -345,6 +351,8 @@ def _source_size(row: dict) -> int:
     Compressed .mxl files are measured unpacked (from the zip directory, cheap), else a
     5 MB string quartet would queue behind small uncompressed files and end the run alone.
     """
+    import zipfile
+
     try:
         path = _corpus_dir() / row["source"]
         if path.suffix == ".mxl":

@@ -4,7 +4,8 @@ The older runner wrote the CSV header from whichever row came first, so rows wit
 columns broke it, and parallel runs could interleave. Here every append holds one file lock,
 writes whole JSON lines with a single write + fsync, and rewrites the CSV from the JSONL
 (atomically, via os.replace) with the union of all columns: the CSV always has one
-consistent header and always matches the JSONL.
+consistent header and always matches the JSONL. A call with nothing to add that finds the
+CSV current returns at once (no lock: a fully cached rerun writes nothing).
 
 A process killed mid-append leaves at worst a torn last JSONL line (cut by the next append,
 ignored by readers) or a CSV that lags the JSONL (rewritten by the next append, which
@@ -96,6 +97,31 @@ def write_csv(records: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _nothing_to_do(records: list[dict], jsonl: Path, csv_path: Path) -> bool:
+    """True if every record is already in the JSONL and the CSV already mirrors it.
+
+    Read without the lock: appends are whole lines, so a reader sees each record entirely or
+    not at all. The CSV mirrors the JSONL if it was replaced after the JSONL's last change
+    (strictly newer mtime: with coarse timestamps an equal one proves nothing), the JSONL
+    ends with a newline (no torn line to cut) and no CSV temporary is left over; else the
+    locked path below repairs what a killed append left.
+    """
+    try:
+        j, c = jsonl.stat(), csv_path.stat()
+    except OSError:
+        return False
+    if c.st_mtime_ns <= j.st_mtime_ns or j.st_size == 0:
+        return False
+    with open(jsonl, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            return False
+    if any(csv_path.parent.glob(f".{csv_path.name}.*.tmp")):
+        return False
+    have = {r.get("record_id") for r in read_jsonl(jsonl)}
+    return all(r.get("record_id") in have for r in records)
+
+
 def append(records: Iterable[dict], jsonl: Path, csv_path: Path, only_missing: bool = False) -> int:
     """Append ``records``; with ``only_missing`` skip those whose record_id is already there.
 
@@ -103,6 +129,8 @@ def append(records: Iterable[dict], jsonl: Path, csv_path: Path, only_missing: b
     left behind by a killed append is brought up to date by the next.
     """
     records = list(records)
+    if only_missing and _nothing_to_do(records, jsonl, csv_path):
+        return 0  # a fully cached rerun: no lock taken, nothing written
     jsonl.parent.mkdir(parents=True, exist_ok=True)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with _lock(jsonl):

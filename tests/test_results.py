@@ -31,6 +31,34 @@ def test_only_missing_appends_each_record_once(tmp_path):
     assert [r["record_id"] for r in read_jsonl(j)] == ["x:1", "x:2"]
 
 
+def test_nothing_to_add_takes_no_lock_and_writes_nothing_unless_the_csv_lags(tmp_path):
+    import os
+
+    j, c = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    recs = [{"record_id": "x:1", "v": 1}]
+    append(recs, j, c)
+    lock = tmp_path / ".r.jsonl.lock"
+    lock.unlink(missing_ok=True)  # (filelock may leave it; only a new lock would recreate it)
+    t = j.stat().st_mtime_ns
+    os.utime(c, ns=(t + 10**9, t + 10**9))  # the CSV was replaced after the JSONL: current
+    assert append(recs, j, c, only_missing=True) == 0
+    assert c.stat().st_mtime_ns == t + 10**9 and not lock.exists()  # nothing written, no lock
+    # a CSV left behind by a killed append (older than the JSONL) is rebuilt by the no-op call
+    j.write_text(j.read_text() + json.dumps({"record_id": "x:2", "v": 2}) + "\n")
+    os.utime(c, ns=(t - 10**9, t - 10**9))
+    assert append(recs, j, c, only_missing=True) == 0
+    assert [r["record_id"] for r in _read_csv(c)] == ["x:1", "x:2"]
+    # so is one with a CSV temporary left over (swept) or a torn JSONL tail (cut)
+    t = j.stat().st_mtime_ns
+    os.utime(c, ns=(t + 10**9, t + 10**9))
+    stale = tmp_path / ".r.csv.999999999.dead.tmp"
+    stale.write_text("half")
+    with open(j, "a") as fh:
+        fh.write('{"record_id": "to')
+    assert append(recs, j, c, only_missing=True) == 0
+    assert not stale.exists() and j.read_text().endswith("}\n")
+
+
 def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
     j, c = tmp_path / "r.jsonl", tmp_path / "r.csv"
     append([{"run_id": "a"}], j, c)

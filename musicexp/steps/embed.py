@@ -10,10 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
-from musicexp.midi2vec import random_walks, word2vec
-
 VERSION = "1"
 DEPS = ("graph",)
 
@@ -27,6 +23,10 @@ def params(cfg) -> dict:
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
     import logging
+
+    import numpy as np
+
+    from musicexp.midi2vec import random_walks, word2vec
 
     logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch INFO lines drown the run log
     e = cfg.steps.embed

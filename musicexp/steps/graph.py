@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from musicexp.midi2vec import KINDS, build_graph
-
 VERSION = "1"
 DEPS = ("notes",)
 
@@ -18,6 +14,10 @@ def params(cfg) -> dict:
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import numpy as np
+
+    from musicexp.midi2vec import KINDS, build_graph
+
     g = cfg.steps.graph
     pieces = inputs["notes"]["pieces"]
     graph = build_graph(inputs["notes"]["notes"], pieces, max_groups=g.max_groups,

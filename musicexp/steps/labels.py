@@ -16,8 +16,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-import numpy as np
-
 from musicexp.errors import UserError
 
 VERSION = "2"  # 2: report.problems (each unlabeled piece / file-less row with its reason)
@@ -141,6 +139,8 @@ def collect(ds, lab, pieces: list[str], bad=()) -> dict:
 
 def make_table(got: dict, lab) -> dict[str, np.ndarray]:
     """The label table of :func:`collect`'s labelled pieces: piece, one column per task[, group]."""
+    import numpy as np
+
     rows, columns, kept = got["rows"], got["columns"], got["kept"]
     if not kept:
         raise LabelError(
@@ -164,6 +164,8 @@ def raise_first(ds, problems: list[dict]) -> None:
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import numpy as np
+
     ds, lab = inputs["dataset"], cfg.dataset.labels
     pieces = [p["id"] for p in inputs["notes"]["pieces"]]
     bad = {e["file"] for e in inputs["notes"]["errors"]}

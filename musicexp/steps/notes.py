@@ -18,16 +18,11 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from musicexp import faults
 from musicexp.errors import UserError
-from musicexp.midi import COLUMNS, MidiError, read_notes
 
 log = logging.getLogger("musicexp")
 
@@ -44,6 +39,8 @@ def params(cfg) -> dict:
 
 
 def _parse(path: str) -> tuple[dict | None, str | None]:
+    from musicexp.midi import MidiError, read_notes
+
     faults.point("notes.worker", Path(path).name)
     try:
         return read_notes(path), None
@@ -79,7 +76,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _pool(n: int) -> ProcessPoolExecutor:
+def _pool(n: int):
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(max_workers=n, initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
@@ -88,6 +87,8 @@ CRASHED = "the parser crashed on this file (its process died)"
 
 def _parse_isolated(paths: list[str], bar) -> list[tuple[dict | None, str | None]]:
     """Parse one file at a time in a single worker; a file that kills its worker is an error."""
+    from concurrent.futures.process import BrokenProcessPool
+
     out: list = []
     while len(out) < len(paths):
         start = len(out)
@@ -110,6 +111,8 @@ def _parse_isolated(paths: list[str], bar) -> list[tuple[dict | None, str | None
 
 def parse_all(paths: list[str], n_jobs: int, progress: bool):
     """(result, error) per path, in order; chunks amortise process start-up."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(paths), desc="notes", unit="file", disable=not progress, leave=False)
@@ -138,6 +141,10 @@ def parse_all(paths: list[str], n_jobs: int, progress: bool):
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import numpy as np
+
+    from musicexp.midi import COLUMNS
+
     ds = inputs["dataset"]
     paths = [str(ds.path(f)) for f in ds.files]
     n_jobs = min(cfg.steps.notes.n_jobs, os.cpu_count() or 1)

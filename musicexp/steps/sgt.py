@@ -13,10 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from musicexp.sgtcore import pair_sums_batch
-
 VERSION = "1"
 DEPS = ("notes",)
 
@@ -37,6 +33,8 @@ def params(cfg) -> dict:
 
 def tokenize(notes: dict, mode: str, include_drums: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """(token per note, mask of notes that are events, number of tokens)."""
+    import numpy as np
+
     pitch, program, drum = notes["pitch"].astype(np.int64), notes["program"].astype(np.int64), notes["is_drum"]
     if mode == "pitch_class":
         tok = pitch % 12
@@ -60,6 +58,8 @@ def _tick_key(notes: dict, piece: np.ndarray, idx: np.ndarray, tpq) -> np.ndarra
     """Integer onsets (MIDI ticks) of notes idx, if the onsets are exactly ticks / tpq (as the
     notes step writes them; checked bit for bit, else None). Then tick order == onset order and
     equal ticks == equal onsets inside a piece, so an int64 key can replace the float one."""
+    import numpy as np
+
     if tpq is None:
         return None
     tpq = np.asarray(tpq, dtype=np.float64)
@@ -93,6 +93,8 @@ def event_order(notes: dict, piece: np.ndarray, keep: np.ndarray, tie_break: str
     lexsort((onset, piece))), then, where simultaneous notes are not yet in order, a stable sort
     of the packed key (start of the tie run, pitch, program, is_drum). Same permutation.
     """
+    import numpy as np
+
     all_kept = bool(keep.all())
     idx = np.arange(keep.size) if all_kept else np.flatnonzero(keep)
     if idx.size == 0:
@@ -138,6 +140,10 @@ def event_order(notes: dict, piece: np.ndarray, keep: np.ndarray, tie_break: str
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import numpy as np
+
+    from musicexp.sgtcore import pair_sums_batch
+
     s = cfg.steps.sgt  # config values read once (omegaconf attribute access is slow)
     alpha, max_dt = float(s.alpha), s.max_dt_beats
     mode, axis, tie_break = s.token_mode.value, s.time_axis.value, s.tie_break.value

@@ -16,11 +16,8 @@ import logging
 import warnings
 from typing import Any
 
-import numpy as np
-
 from musicexp.errors import UserError
 from musicexp.config import MODE_NEEDS
-from musicexp.features import EmbBlock, Prep, SgtBlock
 
 log = logging.getLogger("musicexp")
 
@@ -60,6 +57,8 @@ def drop_rare(lab: dict, tasks: list[str], min_count: int):
     class of one task can make a class of another task rare: repeated until nothing changes.
     Returns (kept mask, {task: {class: size when dropped}}, {task: pieces of its kept classes}).
     """
+    import numpy as np
+
     keep = np.ones(len(lab[tasks[0]]), dtype=bool)
     dropped: dict[str, dict[str, int]] = {k: {} for k in tasks}
     changed = True
@@ -78,12 +77,16 @@ def drop_rare(lab: dict, tasks: list[str], min_count: int):
 
 def strata_for(lab: dict, tasks: list[str]) -> list[tuple[str, np.ndarray]]:
     """Stratification candidates in order of preference: the joint label, then each task."""
+    import numpy as np
+
     joint = np.array(["|".join(v) for v in zip(*(lab[k] for k in tasks))])
     return ([("+".join(tasks), joint)] if len(tasks) > 1 else []) + [(k, lab[k]) for k in tasks]
 
 
 def pick_stratum(strata: list[tuple[str, np.ndarray]], n_splits: int) -> tuple[str, np.ndarray]:
     """The first candidate whose smallest class fits n_splits (numpy only)."""
+    import numpy as np
+
     for name, y in strata:
         if np.unique(y, return_counts=True)[1].min() >= n_splits:
             return name, y
@@ -101,6 +104,8 @@ def plan(lab: dict, columns: list[str], t) -> dict:
 
     ``lab``: label column -> array of labels per piece (plus ``group`` if the dataset has one).
     """
+    import numpy as np
+
     tasks = resolve_tasks(t.task, columns)
     m = min_class_count(t)
     keep, dropped, own = drop_rare(lab, tasks, m)
@@ -129,6 +134,7 @@ def plan(lab: dict, columns: list[str], t) -> dict:
 
 def make_folds(strata: list[tuple[str, np.ndarray]], groups, n_splits: int, seed: int):
     """Outer folds, stratified on the first candidate whose smallest class fits n_splits."""
+    import numpy as np
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     name, y = pick_stratum(strata, n_splits)
@@ -147,6 +153,7 @@ def make_folds(strata: list[tuple[str, np.ndarray]], groups, n_splits: int, seed
 
 def inner_split(idx: np.ndarray, y: np.ndarray, groups, val_size: float, seed: int):
     """Split an outer training part into inner train / validation (stratified, grouped)."""
+    import numpy as np
     from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
     with warnings.catch_warnings():
@@ -172,6 +179,8 @@ def _scores(y_true, y_pred) -> dict:
 
 
 def _summarise(per_fold: list[dict]) -> dict:
+    import numpy as np
+
     out = {}
     for k in per_fold[0]:
         vals = np.array([f[k] for f in per_fold])
@@ -187,6 +196,7 @@ def deps(cfg) -> tuple[str, ...]:
 
 def _late_weight(p_emb: np.ndarray, p_sgt: np.ndarray, y_val: np.ndarray) -> float:
     """The w on 0.00, 0.05 ... 1.00 maximising validation macro-F1 of w*p_emb + (1-w)*p_sgt."""
+    import numpy as np
     from sklearn.metrics import f1_score
 
     grid = np.round(np.arange(21) * 0.05, 2)
@@ -196,6 +206,9 @@ def _late_weight(p_emb: np.ndarray, p_sgt: np.ndarray, y_val: np.ndarray) -> flo
 
 
 def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+    import numpy as np
+
+    from musicexp.features import EmbBlock, Prep, SgtBlock
     from musicexp.models import MODELS
 
     t, s = cfg.steps.train, cfg.steps.sgt
@@ -314,6 +327,7 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
 
 
 def _report(y_true, y_pred, names) -> str:
+    import numpy as np
     from sklearn.metrics import classification_report
 
     return classification_report(y_true, y_pred, labels=np.arange(len(names)), target_names=[str(n) for n in names],
