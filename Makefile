@@ -1,7 +1,8 @@
 # musicexp — `make help` lists the targets. Everything runs from the project's own venv.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BUILD  := pyproject.toml setup.py musicexp/_sgtkernel.pyx
+STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 ARGS   ?=
 
 .DEFAULT_GOAL := help
@@ -10,13 +11,13 @@ ARGS   ?=
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILD)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(PY) -m compileall -q musicexp  # as `pip install .` does (an editable install doesn't)
 	rm -f $(VENV)/.installed-*; touch $@
 
-setup: $(STAMP) ## create .venv and install musicexp with its dev extras (once per pyproject change)
+setup: $(STAMP) ## create .venv, install musicexp + dev extras, build the SGT kernel (again when $(BUILD) change)
 
 run: setup ## install, then run the default pipeline on the embedded dataset `data` (ARGS="..." adds overrides)
 	$(VENV)/bin/musicexp $(ARGS)

@@ -1,4 +1,4 @@
-"""Fast exact core of the time-aware Sequence Graph Transform (pure numpy).
+"""Fast exact core of the time-aware Sequence Graph Transform (numpy, plus a compiled kernel).
 
 For sorted events (onset ``t_i``, token ``k_i``) and a decay ``alpha`` we need, over all ordered
 pairs ``i < j`` with ``0 <= t_j - t_i <= max_dt``::
@@ -37,6 +37,13 @@ Accuracy (vs. a brute-force double loop, incl. onsets ~1e5 beats, many ties, big
 alpha 1e-6..10, windows 0..none, up to 200,000 events): relative error <= ~3e-14 per entry;
 ``C`` is bit-exact. ``W`` is clipped to ``[0, C]`` (exact bounds), which also makes entries with
 no pair exactly 0.
+
+Compiled kernel: when the optional Cython extension ``musicexp._sgtkernel`` is built (setup.py,
+at ``pip install``), ``pair_sums_batch`` and ``pair_sums`` run it instead (after the same
+validation): one sliding-window pass per piece, O(n * tokens in the window), ~4x faster than
+the numpy code on real data; same results (counts bit-equal, weights ~1e-14 relative). The numpy
+code above stays as the fallback (no compiler, ``_USE_COMPILED = False``) and as a second,
+independent implementation the tests compare the compiled one against.
 """
 
 from __future__ import annotations
@@ -45,9 +52,18 @@ import operator
 
 import numpy as np
 
+try:  # optional compiled kernel (setup.py); the numpy code below is the fallback
+    from musicexp import _sgtkernel
+except ImportError:
+    _sgtkernel = None
+
 __all__ = ["NORMALIZE_MODES", "pair_sums", "pair_sums_batch", "select_vocab", "normalize"]
 
 NORMALIZE_MODES = ("max", "sgt", "none")
+
+# Use the compiled kernel (musicexp._sgtkernel) when it is built; tests set it to False to run
+# the numpy kernel.
+_USE_COMPILED = _sgtkernel is not None
 
 # Rows per block of the single pass (keeps every temporary small; page faults on large fresh
 # temporaries cost more than the arithmetic here).
@@ -397,6 +413,11 @@ def pair_sums(
     W = np.zeros((K, K))
     C = np.zeros((K, K))
     if n < 2:
+        return W, C
+    if _USE_COMPILED:
+        _, q, w, c = _compiled(t, tok, np.array([0, n]), K, a, d)
+        W.ravel()[q] = w
+        C.ravel()[q] = c
         return W, C
 
     counts = np.bincount(tok, minlength=K)
@@ -836,6 +857,16 @@ def _as_offsets(offsets, n: int) -> np.ndarray:
     return o
 
 
+def _compiled(t, tok, offsets, n_tokens, alpha, max_dt):
+    """The compiled kernel on validated inputs: sparse (piece, pair, w, c) as pair_sums_batch."""
+    return _sgtkernel.batch(
+        np.ascontiguousarray(t, dtype=np.float64),
+        np.ascontiguousarray(tok, dtype=np.int64),
+        np.ascontiguousarray(offsets, dtype=np.int64),
+        n_tokens, alpha, np.inf if max_dt is None else max_dt, max_dt is not None,
+    )
+
+
 def pair_sums_batch(
     onsets: np.ndarray,
     tokens: np.ndarray,
@@ -876,6 +907,8 @@ def pair_sums_batch(
     if P == 0 or n == 0:
         e = np.zeros(0, np.intp)
         return e, np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    if _USE_COMPILED:
+        return _compiled(t, tok, o, Tn, a, d)
 
     # distinct tokens per piece (upper bound min(n_p, n_tokens) if that table would be large)
     if P * Tn <= 1 << 24:

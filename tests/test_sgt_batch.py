@@ -81,8 +81,21 @@ KNOBS = [  # chunk rows, scan block, group events, pair_sums for pieces longer t
 ]
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request, monkeypatch):
+    """Run a test on both kernels: the compiled one (musicexp._sgtkernel; that it is built is
+    checked by test_sgt_kernel.py) and the numpy one."""
+    if request.param == "compiled" and sgtcore._sgtkernel is None:
+        pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
+    return request.param
+
+
 @pytest.fixture
 def knobs(monkeypatch):
+    """The numpy batched kernel's own knobs (forces the numpy kernel)."""
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", False)
+
     def apply(h, b, group, big):
         monkeypatch.setattr(sgtcore, "_BATCH_CHUNK_ROWS", h)
         monkeypatch.setattr(sgtcore, "_BATCH_SCAN_BLOCK", b)
@@ -115,7 +128,7 @@ def test_batch_equals_per_piece(kind, knob, knobs):
 
 
 @pytest.mark.parametrize("max_dt", [None, 0.0, 0.5, 8.0])
-def test_batch_equals_brute_force(max_dt):
+def test_batch_equals_brute_force(max_dt, backend):
     rng = np.random.default_rng(3)
     for kind in ["ties", "gaps", "cluster"]:
         t, tok, offsets = random_pieces(rng, kind, 5, 60, 4)
@@ -136,13 +149,14 @@ def test_many_tokens_and_long_pieces_go_through_pair_sums(monkeypatch):
     t = np.concatenate([onsets("ties", n, rng) for n in lens])
     tok = np.concatenate([rng.integers(0, 320 if n >= 300 else 10, n) for n in lens])
     offsets = np.concatenate([[0], np.cumsum(lens)])
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", False)  # the numpy kernel's dispatch
     monkeypatch.setattr(sgtcore, "_BATCH_BIG_PIECE", 2000)
     for max_dt in [8.0, None]:
         assert_same(pair_sums_batch(t, tok, offsets, 320, 0.8, max_dt),
                     per_piece(t, tok, offsets, 320, 0.8, max_dt))
 
 
-def test_long_forward_search_and_window_boundary():
+def test_long_forward_search_and_window_boundary(backend):
     # a dense cluster then sparse notes: some events step over many chunk starts (fallback
     # search); and fl(10.175 - 2.175) == 8.0 is inside the window although 10.175 - 8 > 2.175
     t = np.concatenate([np.linspace(0, 1, 101)[:-1], [1.0, 8.5, 8.6, 8.7, 9.0, 20.0],
@@ -158,7 +172,7 @@ def test_long_forward_search_and_window_boundary():
     assert pair_sums_batch(t[108:], tok[108:], [0, 2], 5, 0.5, 0.1)[0].size == 0
 
 
-def test_alpha_zero_trivial_inputs_and_sorting():
+def test_alpha_zero_trivial_inputs_and_sorting(backend):
     rng = np.random.default_rng(1)
     t, tok, offsets = random_pieces(rng, "ties", 6, 80, 7)
     p, q, w, c = pair_sums_batch(t, tok, offsets, 7, 0.0, 2.0)
@@ -192,7 +206,7 @@ def test_alpha_zero_trivial_inputs_and_sorting():
         (dict(n_tokens=-1), "n_tokens"),
     ],
 )
-def test_validation_errors(change, match):
+def test_validation_errors(change, match, backend):
     kw = dict(onsets=[0.0, 1.0, 1.0, 0.5], tokens=[0, 1, 2, 0], offsets=[0, 3, 4], n_tokens=3,
               alpha=0.8, max_dt=8.0)
     kw.update(change)
@@ -280,7 +294,7 @@ STEP_CASES = [
 
 
 @pytest.mark.parametrize("overrides", STEP_CASES, ids=lambda o: " ".join(o) or "default")
-def test_step_equals_per_piece_reference(compose, overrides):
+def test_step_equals_per_piece_reference(compose, overrides, backend):
     from musicexp.steps import sgt as sgt_step
 
     cfg = compose(["progress=false"] + overrides)

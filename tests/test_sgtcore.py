@@ -69,10 +69,25 @@ def make_onsets(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise AssertionError(kind)
 
 
+BACKENDS = ["compiled", "numpy"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Run a test on both kernels: the compiled one (musicexp._sgtkernel; that it is built is
+    checked by test_sgt_kernel.py) and the numpy one."""
+    if request.param == "compiled" and sgtcore._sgtkernel is None:
+        pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
+    return request.param
+
+
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Tiny chunks / blocks / super-blocks so that short sequences exercise every code path
-    (chunk prefixes, multi-block carry, partial window-start chunks, span splitting)."""
+    (chunk prefixes, multi-block carry, partial window-start chunks, span splitting) of the
+    numpy kernel (forced: the knobs are its own)."""
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", False)
 
     def apply(chunk_rows, block_rows, max_span):
         monkeypatch.setattr(sgtcore, "_CHUNK_ROWS", chunk_rows)
@@ -125,7 +140,7 @@ def test_matches_brute_force(kind, knobs, small_blocks):
         ("positions", 1.0, 40.0),
     ],
 )
-def test_long_sequences_match_reference(kind, alpha, max_dt):
+def test_long_sequences_match_reference(kind, alpha, max_dt, backend):
     rng = np.random.default_rng(7)
     n, n_tokens = 1500, 12
     t = make_onsets(kind, n, rng)
@@ -136,7 +151,7 @@ def test_long_sequences_match_reference(kind, alpha, max_dt):
     np.testing.assert_allclose(W, Wb, rtol=RTOL, atol=ATOL)
 
 
-def test_window_boundary_uses_the_literal_difference():
+def test_window_boundary_uses_the_literal_difference(backend):
     # fl(10.175 - 2.175) == 8.0 but 10.175 - 8.0 > 2.175: the pair is inside the window
     W, C = pair_sums(np.array([2.175, 10.175]), np.array([0, 1]), 2, 0.5, 8.0)
     assert C[0, 1] == 1 and W[0, 1] == pytest.approx(math.exp(-0.5 * (10.175 - 2.175)))
@@ -145,7 +160,7 @@ def test_window_boundary_uses_the_literal_difference():
     assert C.sum() == 0 and W.sum() == 0
 
 
-def test_max_dt_zero_pairs_only_simultaneous_events_in_array_order():
+def test_max_dt_zero_pairs_only_simultaneous_events_in_array_order(backend):
     t = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 2.5])
     k = np.array([2, 0, 1, 1, 1, 0])
     W, C = pair_sums(t, k, 3, 0.8, 0.0)
@@ -156,7 +171,7 @@ def test_max_dt_zero_pairs_only_simultaneous_events_in_array_order():
     np.testing.assert_array_equal(W, expected)  # dt = 0 -> weight 1
 
 
-def test_infinite_window_equals_no_window():
+def test_infinite_window_equals_no_window(backend):
     rng = np.random.default_rng(3)
     t = np.sort(rng.uniform(0, 100, 300))
     k = rng.integers(0, 9, 300)
@@ -167,7 +182,7 @@ def test_infinite_window_equals_no_window():
 
 
 @pytest.mark.parametrize("max_dt", [None, 0.0, 4.0])
-def test_alpha_zero_gives_w_equal_c(max_dt):
+def test_alpha_zero_gives_w_equal_c(max_dt, backend):
     rng = np.random.default_rng(11)
     t = 2000.0 + np.sort(rng.integers(0, 200, 700)) * 0.5
     k = rng.integers(0, 20, 700)
@@ -178,7 +193,7 @@ def test_alpha_zero_gives_w_equal_c(max_dt):
     assert not np.shares_memory(W, C)
 
 
-def test_absent_tokens_are_zero_and_outputs_are_bounded():
+def test_absent_tokens_are_zero_and_outputs_are_bounded(backend):
     rng = np.random.default_rng(5)
     t = np.sort(rng.uniform(0, 50, 400))
     k = rng.choice([1, 4, 7], 400)
@@ -191,7 +206,7 @@ def test_absent_tokens_are_zero_and_outputs_are_bounded():
     )  # every windowed pair counted once
 
 
-def test_trivial_inputs():
+def test_trivial_inputs(backend):
     W, C = pair_sums(np.array([]), np.array([], dtype=int), 4, 1.0, None)
     assert W.shape == C.shape == (4, 4) and not W.any() and not C.any()
     W, C = pair_sums(np.array([3.0]), np.array([2]), 4, 1.0, 8.0)
@@ -220,7 +235,7 @@ def test_trivial_inputs():
         (dict(n_tokens=2.5), "n_tokens"),
     ],
 )
-def test_validation_errors(change, match):
+def test_validation_errors(change, match, backend):
     kw = dict(onsets=[0.0, 1.0, 1.0], tokens=[0, 1, 2], n_tokens=3, alpha=0.8, max_dt=8.0)
     kw.update(change)
     with pytest.raises(ValueError, match=match):
@@ -233,7 +248,7 @@ def test_validation_errors(change, match):
 @pytest.mark.parametrize(
     "seed,n,n_sym,kappa", [(0, 80, 6, 1.0), (1, 150, 9, 0.3), (2, 120, 5, 5.0)]
 )
-def test_matches_published_sgt_package(seed, n, n_sym, kappa):
+def test_matches_published_sgt_package(seed, n, n_sym, kappa, backend):
     import warnings
 
     with warnings.catch_warnings():
@@ -322,7 +337,7 @@ def test_normalize_errors():
 
 
 @pytest.mark.parametrize("max_dt", [8.0, None])
-def test_large_piece_memory_is_bounded(max_dt):
+def test_large_piece_memory_is_bounded(max_dt, backend):
     rng = np.random.default_rng(0)
     n, n_tokens = 200_000, 192
     t = np.cumsum(rng.choice([0.0, 0.0, 0.125, 0.25, 0.5], n))  # exact binary grid
