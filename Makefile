@@ -17,7 +17,7 @@ $(STAMP): $(BUILD)
 	$(PY) -m compileall -q musicexp  # as `pip install .` does (an editable install doesn't)
 	rm -f $(VENV)/.installed-*; touch $@
 
-setup: $(STAMP) ## create .venv, install musicexp + dev extras, build the SGT kernel (again when $(BUILD) change)
+setup: $(STAMP) ## create .venv, install musicexp + dev extras, build the SGT kernel (redone when pyproject.toml, setup.py or the .pyx change)
 
 run: setup ## install, then run the default pipeline on the embedded dataset `data` (ARGS="..." adds overrides)
 	$(VENV)/bin/musicexp $(ARGS)
