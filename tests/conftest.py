@@ -31,3 +31,15 @@ def compose(tmp_path):
             return hydra_compose(config_name="config", overrides=overrides)
 
     return _compose
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request, monkeypatch):
+    """Run a test on both SGT kernels: the compiled one (musicexp._sgtkernel; that it is built
+    is checked by test_sgt_kernel.py, which fails without it) and the numpy one."""
+    from musicexp import sgtcore
+
+    if request.param == "compiled" and sgtcore._sgtkernel is None:
+        pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
+    monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
+    return request.param

@@ -81,16 +81,6 @@ KNOBS = [  # chunk rows, scan block, group events, pair_sums for pieces longer t
 ]
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def backend(request, monkeypatch):
-    """Run a test on both kernels: the compiled one (musicexp._sgtkernel; that it is built is
-    checked by test_sgt_kernel.py) and the numpy one."""
-    if request.param == "compiled" and sgtcore._sgtkernel is None:
-        pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
-    monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
-    return request.param
-
-
 @pytest.fixture
 def knobs(monkeypatch):
     """The numpy batched kernel's own knobs (forces the numpy kernel)."""

@@ -69,19 +69,6 @@ def make_onsets(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     raise AssertionError(kind)
 
 
-BACKENDS = ["compiled", "numpy"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
-    """Run a test on both kernels: the compiled one (musicexp._sgtkernel; that it is built is
-    checked by test_sgt_kernel.py) and the numpy one."""
-    if request.param == "compiled" and sgtcore._sgtkernel is None:
-        pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
-    monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
-    return request.param
-
-
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Tiny chunks / blocks / super-blocks so that short sequences exercise every code path
