@@ -186,11 +186,15 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
                     f"skip=[{name}] but no cached {name} artifact matches this config "
                     f"(hash {h[:12]}); run once without skipping {name}."
                 )
+            if name == "notes":
+                _raise_on_listed_bad_files(cfg, ds, sr.artifact)
             continue
         if name not in forced:
             sr.artifact = store.get(ds.id, name, h, verify=True)
             if sr.artifact is not None:
                 sr.status = "cached"
+                if name == "notes":
+                    _raise_on_listed_bad_files(cfg, ds, sr.artifact)
                 continue
         _compute(store, ds, cfg, sr, idents[name], {d: runs[d].artifact for d in graph[name]},
                  replace=name in forced)
@@ -224,6 +228,22 @@ def preflight(cfg: DictConfig, ds) -> None:
     if cfg.dataset.on_error.value == "raise":
         labels_step.raise_first(ds, got["problems"])
     train_step.plan(labels_step.make_table(got, lab), got["columns"], cfg.steps.train)
+
+
+def _raise_on_listed_bad_files(cfg: DictConfig, ds, notes: Artifact) -> None:
+    """dataset.on_error=raise with a notes artifact made under on_error=skip (the setting is in
+    no hash: it changes what stops a run, not what a step outputs): stop at the first bad file
+    it lists, as the notes step would have."""
+    if cfg.dataset.on_error.value != "raise":
+        return
+    bad = notes.load("errors")
+    if bad:
+        from musicexp.steps.notes import BadFileError
+
+        raise BadFileError(
+            f"{ds.path(bad[0]['file'])}: {bad[0]['reason']} (one of {len(bad)} bad file(s) listed by the cached "
+            "notes artifact). Fix or remove the file, or set dataset.on_error=skip to list it and go on."
+        )
 
 
 def _skip_list(cfg) -> str:

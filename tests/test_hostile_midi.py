@@ -86,6 +86,9 @@ def test_on_error_raise_on_a_file_that_does_not_parse(compose, tmp_path):
     r = run(compose(tiny_overrides(data, tmp_path)))  # skip (the default): both listed, the run completes
     assert [e["file"] for e in r.steps["notes"].artifact["errors"]] == ["aa_empty.mid", "zz_truncated.mid"]
     assert r.steps["notes"].artifact.meta["summary"]["bad_files"] == 2
+    # on_error is in no hash: with the notes now cached, raise still stops at the first bad file
+    with pytest.raises(UserError, match=re.escape(str(data / "aa_empty.mid")) + ": unreadable MIDI"):
+        run(compose(tiny_overrides(data, tmp_path, "dataset.on_error=raise")))
 
 
 def _csv_problems(root: Path) -> Path:
