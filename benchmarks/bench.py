@@ -251,8 +251,8 @@ def bench_e2e() -> None:
             per_step[m["step"]] = m["seconds"]
             if m["step"] == "embed":
                 emb = m["summary"]
-        recs = [json.loads(x) for x in (tmp / "results" / "results.jsonl").read_text().splitlines()
-                if json.loads(x)["dataset_id"] == name]
+        recs = [r for r in map(json.loads, (tmp / "results" / "results.jsonl").read_text().splitlines())
+                if r["dataset_id"] == name]
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in per_step.items())
         add("e2e", f"first run of {name}, all steps, 4 modes", total, extra={"per_step_s": per_step},
             note=steps)

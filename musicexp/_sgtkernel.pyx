@@ -80,37 +80,6 @@ cdef struct Out:
     double* c
 
 
-cdef int _out_reserve(Out* o, Py_ssize_t need) noexcept nogil:
-    """Room for `need` more entries (capacity doubled). 0 on success, -1 out of memory."""
-    cdef Py_ssize_t cap
-    cdef void* x
-    if o.n + need <= o.cap:
-        return 0
-    cap = 2 * o.cap
-    if cap < o.n + need:
-        cap = o.n + need
-    if cap < 1024:
-        cap = 1024
-    x = realloc(o.p, cap * sizeof(int64_t))
-    if x == NULL:
-        return -1
-    o.p = <int64_t*> x
-    x = realloc(o.q, cap * sizeof(int64_t))
-    if x == NULL:
-        return -1
-    o.q = <int64_t*> x
-    x = realloc(o.w, cap * sizeof(double))
-    if x == NULL:
-        return -1
-    o.w = <double*> x
-    x = realloc(o.c, cap * sizeof(double))
-    if x == NULL:
-        return -1
-    o.c = <double*> x
-    o.cap = cap
-    return 0
-
-
 cdef void* _grow(void* buf, Py_ssize_t nbytes, int* err) noexcept nogil:
     """realloc keeping buf on failure (err set)."""
     cdef void* x = realloc(buf, nbytes if nbytes > 0 else 1)
@@ -118,6 +87,23 @@ cdef void* _grow(void* buf, Py_ssize_t nbytes, int* err) noexcept nogil:
         err[0] = 1
         return buf
     return x
+
+
+cdef int _out_reserve(Out* o, Py_ssize_t need) noexcept nogil:
+    """Room for `need` more entries (capacity doubled). 0 on success, -1 out of memory."""
+    cdef Py_ssize_t cap
+    cdef int err = 0
+    if o.n + need <= o.cap:
+        return 0
+    cap = max(2 * o.cap, o.n + need, 1024)
+    o.p = <int64_t*> _grow(o.p, cap * sizeof(int64_t), &err)
+    o.q = <int64_t*> _grow(o.q, cap * sizeof(int64_t), &err)
+    o.w = <double*> _grow(o.w, cap * sizeof(double), &err)
+    o.c = <double*> _grow(o.c, cap * sizeof(double), &err)
+    if err:
+        return -1
+    o.cap = cap
+    return 0
 
 
 cdef struct Work:

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -156,12 +157,14 @@ class Artifact:
         for fname, rec in files.items():
             p = self.path / fname
             try:
-                st = p.stat() if p.is_file() else None
-                size = None if st is None else st.st_size
-                if size is None:
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    st = None
+                if st is None or not stat.S_ISREG(st.st_mode):
                     problems.append(f"{fname}: missing")
-                elif size != rec["size"]:
-                    problems.append(f"{fname}: size {size} != {rec['size']}")
+                elif st.st_size != rec["size"]:
+                    problems.append(f"{fname}: size {st.st_size} != {rec['size']}")
                 elif not checksums or (trust_unchanged and rec.get("mtime_ns") == st.st_mtime_ns):
                     continue
                 elif file_sha256(p) != rec["sha256"]:

@@ -186,18 +186,14 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> RunResult:
                     f"skip=[{name}] but no cached {name} artifact matches this config "
                     f"(hash {h[:12]}); run once without skipping {name}."
                 )
-            if name == "notes":
-                _raise_on_listed_bad_files(cfg, ds, sr.artifact)
+        elif name not in forced and (art := store.get(ds.id, name, h, verify=True)) is not None:
+            sr.artifact, sr.status = art, "cached"
+        else:
+            _compute(store, ds, cfg, sr, idents[name], {d: runs[d].artifact for d in graph[name]},
+                     replace=name in forced)
             continue
-        if name not in forced:
-            sr.artifact = store.get(ds.id, name, h, verify=True)
-            if sr.artifact is not None:
-                sr.status = "cached"
-                if name == "notes":
-                    _raise_on_listed_bad_files(cfg, ds, sr.artifact)
-                continue
-        _compute(store, ds, cfg, sr, idents[name], {d: runs[d].artifact for d in graph[name]},
-                 replace=name in forced)
+        if name == "notes":  # reused, not computed: the notes step's own on_error check did not run
+            _raise_on_listed_bad_files(cfg, ds, sr.artifact)
     train = runs["train"]
     records = _records(cfg, train, runs, overrides or [], started, time.perf_counter() - t0)
     appended = results.append(
