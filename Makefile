@@ -1,7 +1,7 @@
 # musicexp — `make help` lists the targets. Everything runs from the project's own venv.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-BUILD  := pyproject.toml setup.py musicexp/_sgtkernel.pyx
+BUILD  := pyproject.toml setup.py musicexp/features/sgt/_kernel.pyx
 STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 ARGS   ?=
 

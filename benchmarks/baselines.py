@@ -1,4 +1,4 @@
-"""The older pipeline's computations, re-implemented from REFERENCE.md as the benchmark's
+"""The older pipeline's computations (docs/older-pipeline.md), re-implemented as the benchmark's
 baselines. They are deliberately literal (per-note and per-pair Python loops, pretty_midi), not
 tuned: they stand for what the older scripts did, so that a ratio means something."""
 

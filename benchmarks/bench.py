@@ -58,26 +58,34 @@ def compose(overrides: list[str]):
     from hydra import compose as hcompose
     from hydra import initialize_config_module
 
-    from musicexp.config import register_configs
+    from musicexp.app import setup
 
-    register_configs()
+    setup()
     with initialize_config_module(config_module="musicexp.conf", version_base="1.3"):
         return hcompose(config_name="config", overrides=overrides)
 
 
 def dataset(name: str):
     """The embedded dataset's folder (built on first use) and its Dataset object."""
-    from musicexp.dataset import open_dataset
+    from musicexp.data.dataset import open_dataset
 
     cfg = compose([f"dataset={name}", "progress=false"])
     return cfg, open_dataset(cfg.dataset, ROOT / cfg.dataset.data_root, progress=False)
 
 
-def notes_of(name: str):
-    from musicexp.steps import notes as notes_step
+def run_step(cfg, name: str, inputs: dict, ds=None):
+    """One step's run, with the params the engine gives it."""
+    from musicexp.engine import registry
+    from musicexp.engine.graph import step_params
+    from musicexp.engine.registry import Context
 
+    params, settings = step_params(cfg, name)
+    return registry.get(name).run(inputs, params, Context(ds, settings, False))
+
+
+def notes_of(name: str):
     cfg, ds = dataset(name)
-    out, _ = notes_step.run({"dataset": ds}, cfg)
+    out, _ = run_step(cfg, "notes", {}, ds)
     return cfg, ds, out
 
 
@@ -87,7 +95,7 @@ def notes_of(name: str):
 def bench_parse(repeat: int, base_repeat: int) -> None:
     from multiprocessing import get_context
 
-    from musicexp.steps.notes import parse_all
+    from musicexp.data.notes import parse_all
 
     _, ds = dataset("data")
     paths = [str(ds.path(f)) for f in ds.files]
@@ -112,13 +120,14 @@ def bench_parse(repeat: int, base_repeat: int) -> None:
 
 
 def bench_sgt(repeat: int, base_repeat: int, n_pkg: int) -> None:
-    from musicexp import sgtcore
-    from musicexp.steps import sgt as sgt_step
+    from musicexp.features.sgt.events import tokenize
+    from musicexp.features.sgt.kernel import pair_sums
+    from musicexp.features.sgt.vocab import normalize
 
     cfg, _, notes_out = notes_of("data")
-    ours, _ = median_time(lambda: sgt_step.run({"notes": notes_out}, cfg), repeat)
+    ours, _ = median_time(lambda: run_step(cfg, "sgt", {"notes": notes_out}), repeat)
     notes, offsets = notes_out["notes"], notes_out["notes"]["offsets"]
-    tok, keep, _ = sgt_step.tokenize(notes, cfg.steps.sgt.token_mode.value, False)
+    tok, keep, _ = tokenize(notes, cfg.steps.sgt.token_mode.value, False)
     vocab_index = {t: i for i, t in enumerate(np.unique(tok))}
     pieces = []
     for k in range(len(offsets) - 1):
@@ -144,7 +153,7 @@ def bench_sgt(repeat: int, base_repeat: int, n_pkg: int) -> None:
     alpha = 1.0
 
     def ours_pub():
-        return [sgtcore.normalize(*sgtcore.pair_sums(pos, s, 64, alpha, None), "sgt", alpha) for s in seqs]
+        return [normalize(*pair_sums(pos, s, 64, alpha, None), "sgt", alpha) for s in seqs]
 
     t_ours, _ = median_time(ours_pub, repeat)
     mine = ours_pub()
@@ -158,7 +167,7 @@ def bench_sgt(repeat: int, base_repeat: int, n_pkg: int) -> None:
 
 
 def bench_graph(repeat: int) -> None:
-    from musicexp.midi2vec import build_graph, group_notes
+    from musicexp.features.midi2vec.graph import build_graph, group_notes
 
     cfg, _, notes_out = notes_of("data")
     notes, pieces, offsets = notes_out["notes"], notes_out["pieces"], notes_out["notes"]["offsets"]
@@ -268,16 +277,15 @@ def bench_e2e() -> None:
 SCALING_CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {bench!r})
-from bench import compose
-from musicexp.dataset import open_dataset
-from musicexp.steps import notes as notes_step, sgt as sgt_step
+from bench import compose, run_step
+from musicexp.data.dataset import open_dataset
 from pathlib import Path
 root, n = Path(sys.argv[1]), int(sys.argv[2])
 cfg = compose(["dataset=data", "dataset.build=null", f"dataset.data_root={{root}}", "progress=false"])
 ds = open_dataset(cfg.dataset, root, progress=False)
 ds = type(ds)(ds.id, ds.root, ds.files[:n], ds.cfg)
-t = time.perf_counter(); out, s = notes_step.run({{"dataset": ds}}, cfg); t_notes = time.perf_counter() - t
-t = time.perf_counter(); sgt_step.run({{"notes": out}}, cfg); t_sgt = time.perf_counter() - t
+t = time.perf_counter(); out, s = run_step(cfg, "notes", {{}}, ds); t_notes = time.perf_counter() - t
+t = time.perf_counter(); run_step(cfg, "sgt", {{"notes": out}}); t_sgt = time.perf_counter() - t
 print(json.dumps({{"files": len(ds.files), "notes": s["notes"], "notes_s": t_notes, "sgt_s": t_sgt,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """

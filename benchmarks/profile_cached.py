@@ -51,7 +51,7 @@ if which == "ours":
     t = time.perf_counter()
     import musicexp.app as app
     acc["import_app_and_schema_s"] = time.perf_counter() - t
-    import musicexp.pipeline as pl
+    import musicexp.engine.runner as pl
     wrap(pl, "run", "pipeline_s")
     app.main()
 else:

@@ -22,24 +22,41 @@ def compose(tmp_path):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from musicexp.config import register_configs
-
-    register_configs()
+    from musicexp.app import setup
 
     def _compose(overrides: list[str]):
+        setup()  # the schema of the steps registered now (a test may have added one)
         with initialize_config_module(config_module="musicexp.conf", version_base="1.3"):
             return hydra_compose(config_name="config", overrides=overrides)
 
     return _compose
 
 
+@pytest.fixture
+def replace_step():
+    """Swap a registered step for a changed copy (e.g. another ``run``); restored after the test."""
+    import dataclasses
+
+    from musicexp.engine import registry
+
+    saved = {}
+
+    def _replace(name: str, **changes):
+        saved.setdefault(name, registry.get(name))
+        registry.register_step(dataclasses.replace(registry.get(name), **changes))
+
+    yield _replace
+    for step in saved.values():
+        registry.register_step(step)
+
+
 @pytest.fixture(params=["compiled", "numpy"])
 def backend(request, monkeypatch):
     """Run a test on both SGT kernels: the compiled one (musicexp._sgtkernel; that it is built
     is checked by test_sgt_kernel.py, which fails without it) and the numpy one."""
-    from musicexp import sgtcore
+    from musicexp.features.sgt import kernel as sgtcore
 
-    if request.param == "compiled" and sgtcore._sgtkernel is None:
+    if request.param == "compiled" and sgtcore.compiled is None:
         pytest.skip("compiled kernel not built (test_sgt_kernel.py fails on that)")
     monkeypatch.setattr(sgtcore, "_USE_COMPILED", request.param == "compiled")
     return request.param

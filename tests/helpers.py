@@ -95,12 +95,27 @@ def tiny_overrides(data: Path, work: Path, *extra: str) -> list[str]:
 
 
 def run_cli(args: list[str], cwd: Path, python_flags: tuple = (), timeout: float = 600,
-            check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real console entrypoint (``python -m musicexp``) in a subprocess."""
+            check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entrypoint (``python -m musicexp``) in a subprocess (``env``: extra
+    variables; a PYTHONPATH there is put in front of the inherited one)."""
+    extra = dict(env or {})
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    if "PYTHONPATH" in extra and env.get("PYTHONPATH"):
+        extra["PYTHONPATH"] += os.pathsep + env["PYTHONPATH"]
+    env.update(extra)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     cmd = [sys.executable, *python_flags, "-m", "musicexp", f"hydra.run.dir={cwd / 'outputs'}", *args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"musicexp failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_step(cfg, name: str, inputs: dict, dataset=None):
+    """Run one registered step's ``run`` directly, with the params the engine would give it."""
+    from musicexp.engine import registry
+    from musicexp.engine.graph import step_params
+    from musicexp.engine.registry import Context
+
+    params, settings = step_params(cfg, name)
+    return registry.get(name).run(inputs, params, Context(dataset, settings, False))

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from helpers import make_dataset, run_cli, style_notes, tiny_overrides, write_midi
-from musicexp.pipeline import run
+from musicexp.engine.runner import run
 
 # (override(s), [what the message must contain: the key, and the allowed values or rule])
 CASES = {
     "unknown key": (["steps.sgt.nope=1"], ["steps.sgt.nope", "Key 'nope' not in 'SgtConf'"]),
     "unknown key forced in with +": (["+steps.sgt.aplha=1"],
-                                     ["steps.sgt.aplha", "allowed under steps.sgt: alpha, max_dt_beats"]),
+                                     ["steps.sgt.aplha: unknown key", "did you mean steps.sgt.alpha?"]),
     "wrong type (int)": (["steps.train.n_splits=abc"], ["steps.train.n_splits", "could not be converted to Integer"]),
     "wrong type (bool)": (["resume=maybe"], ["full_key: resume", "not a valid bool"]),
     "alpha = 0": (["steps.sgt.alpha=0"], ["steps.sgt.alpha=0", "must be > 0"]),
@@ -28,7 +28,7 @@ CASES = {
     "unknown token_mode": (["steps.sgt.token_mode=chords"],
                            ["steps.sgt.token_mode", "expected one of [pitch_class, prog_pitch, pitch, interval]"]),
     "unknown mode": (["steps.train.modes=[foo]"],
-                     ["steps.train.modes", "expected one of [sgt_only, emb_only, early_fusion, late_fusion]"]),
+                     ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, early_fusion, late_fusion"]),
     "unknown on_error": (["dataset.on_error=ignore"], ["dataset.on_error", "expected one of [skip, raise]"]),
     "n_splits > every class": (["steps.train.n_splits=6"], ["steps.train.n_splits=6", "allowed: at most 4"]),
     "n_splits > smallest class (min_class_count lowered)": (
@@ -46,7 +46,7 @@ CASES = {
                                      ["dataset.labels.columns", "the labels have columns"]),
     "labels CSV missing": (["dataset.labels.csv=nope.csv"], ["dataset.labels.csv", "not found"]),
     "dataset id escaping the store": (["dataset.id=../elsewhere"], ["dataset.id='../elsewhere'", "letters, digits"]),
-    "unknown step in skip": (["skip=[embedz]"], ["skip=['embedz']", "step names are notes, labels"]),
+    "unknown step in skip": (["skip=[embedz]"], ["skip=['embedz']", "step names are embed, graph, labels, notes, sgt, train"]),
 }
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from helpers import tiny_overrides
-from musicexp.cache import ArtifactStore
-from musicexp.cachetool import main
-from musicexp.pipeline import run
+from musicexp.engine import fsutil
+from musicexp.engine.cache import ArtifactStore
+from musicexp.tools.cache_cli import main
+from musicexp.engine.runner import run
 
 CLI = str(Path(sys.executable).with_name("musicexp-cache"))
 
@@ -40,7 +41,9 @@ def test_ls_shows_step_hash_size_age_and_config(store, capsys):
     lines = [x for x in out.splitlines() if x.startswith("tiny")]
     assert [x.split()[1] for x in lines] == ["labels", "notes", "sgt", "sgt", "train", "train"]
     old, new = store["runs"]
-    assert any(old.steps["sgt"].hash[:12] in x and "alpha=0.8" in x and "token_mode=prog_pitch" in x for x in lines)
+    # each artifact shows the options that differ from the step's defaults
+    assert any(old.steps["sgt"].hash[:12] in x and "(default options)" in x for x in lines)
+    assert any(new.steps["sgt"].hash[:12] in x and "alpha=1.5" in x and "token_mode" not in x for x in lines)
     assert any(new.steps["train"].hash[:12] in x and "model=logreg" in x and "n_splits=3" in x for x in lines)
     assert all(("KB" in x or " B " in x) and x.split()[5].endswith("s") for x in lines)  # size, age
     assert "6 artifact(s)" in out
@@ -106,7 +109,7 @@ def test_gc_older_than_a_date_and_young_artifacts_are_safe(store, capsys):
 
 def test_gc_collects_dead_leftovers_and_refuses_vague_orders(store, capsys):
     sgt_dir = store["root"] / "tiny" / "sgt"
-    dead = sgt_dir / ".tmp-0123456789abcdef-999999999-deadbeef"
+    dead = sgt_dir / f".tmp-0123456789abcdef-999999999-deadbeef-{fsutil.HOST}"  # pid 999999999 of this host
     dead.mkdir()
     (dead / "pairs.npz").write_bytes(b"half")
     incomplete = sgt_dir / ("f" * 64)

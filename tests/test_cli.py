@@ -8,7 +8,7 @@ import sys
 import time
 
 from helpers import make_dataset, run_cli, tiny_overrides
-from musicexp.results import read_jsonl
+from musicexp.engine.results import read_jsonl
 
 
 def _imported(stderr: str) -> set[str]:

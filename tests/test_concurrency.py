@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from helpers import make_dataset, tiny_overrides
-from musicexp.cache import ArtifactStore
-from musicexp.results import _cell, append, read_jsonl
+from musicexp.engine.cache import ArtifactStore
+from musicexp.engine.results import append, cell, read_jsonl
 
 N_PROCS, N_APPENDS = 8, 15
 
@@ -48,8 +48,8 @@ def test_eight_processes_append_at_once_nothing_torn_csv_matches(tmp_path):
         header, rows = reader.fieldnames, list(reader)
     assert set(header) == set().union(*recs) and len(header) == len(set(header))
     assert header[0] == "run_id"
-    assert rows == [{k: _cell(r.get(k)) for k in header} for r in recs]  # the CSV is exactly the JSONL
-    assert not list(j.parent.glob(".*.tmp"))
+    assert rows == [{k: cell(r.get(k)) for k in header} for r in recs]  # the CSV is exactly the JSONL
+    assert not list(j.parent.glob(".tmp-*"))
 
 
 def _musicexp(args, cwd: Path, env_extra: dict) -> subprocess.Popen:

@@ -1,4 +1,4 @@
-"""Tests for musicexp.corpus: the music21-corpus -> MIDI dataset builder.
+"""Tests for musicexp.data.corpus: the music21-corpus -> MIDI dataset builder.
 
 Fast tests convert a handful of short real corpus pieces (a few seconds in all); the
 full subset conversion is marked slow.
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from musicexp import corpus
+from musicexp.data import corpus
+from musicexp.data.corpus import convert
+from musicexp.engine import fsutil
 
 HEADER = "id,source,composer,composer_detail,era,collection,group\n"
 # Short pieces of three encoders; the first id has the punctuation real ids have.
@@ -32,7 +34,7 @@ TINY = HEADER + textwrap.dedent("""\
     """)
 IDS = ["bach, bwv66.6 (test)", "bach__bwv281", "palestrina__Credo_67_c",
        "trecento__Fava_Dicant_nunc_iudei"]
-REPO = Path(corpus.__file__).resolve().parents[1]
+REPO = Path(corpus.__file__).resolve().parents[3]
 
 
 def _write_manifest(folder: Path, text: str = TINY, name: str = "tiny.csv") -> Path:
@@ -79,7 +81,7 @@ def built_copy(built, tmp_path) -> tuple[Path, Path]:
 def test_build_writes_files_labels_and_record(built):
     manifest, out = built
     assert sorted(p.name for p in out.glob("*.mid")) == sorted(f"{i}.mid" for i in IDS)
-    assert not list(out.glob(".*.tmp-*"))
+    assert not list(out.glob(".tmp-*"))
 
     with open(out / "labels.csv", newline="", encoding="utf-8") as fh:
         labels = list(csv.DictReader(fh))
@@ -133,7 +135,7 @@ def test_second_call_does_no_work_and_does_not_import_music21(built):
     record = (out / "dataset.json").stat().st_mtime_ns
     script = textwrap.dedent(f"""
         import sys
-        from musicexp.corpus import build_dataset
+        from musicexp.data.corpus import build_dataset
         out = build_dataset({str(manifest)!r}, {str(out)!r}, progress=False)
         assert str(out) == {str(out)!r}, out
         heavy = [m for m in ('music21', 'symusic', 'tqdm') if m in sys.modules]
@@ -152,7 +154,7 @@ def test_interrupted_build_converts_only_the_missing_file(built_copy):
     victim = out / "bach__bwv281.mid"
     victim.unlink()
     (out / "dataset.json").unlink()
-    stale = out / ".bach__bwv281.mid.tmp-2147483646"  # a crashed writer's leftover
+    stale = out / f".tmp-bach__bwv281.mid-2147483646-deadbeef-{fsutil.HOST}"  # a crashed writer's leftover
     stale.write_bytes(b"half a file")
     before = _mtimes(out)
 
@@ -221,7 +223,7 @@ def test_bad_source_raises_naming_the_id_and_keeps_the_good_files(tmp_path):
     assert "palestrina__Credo_67_c" not in message
     assert (out / "palestrina__Credo_67_c.mid").is_file()
     assert not (out / "dataset.json").exists()
-    assert not list(out.glob(".*.tmp-*"))
+    assert not list(out.glob(".tmp-*"))
 
 
 @pytest.mark.parametrize("program", [-1, 128, 1.0, True, "0"])
@@ -254,7 +256,7 @@ def test_malformed_repeats_are_stripped(tmp_path, caplog):
     # Mozart K. 458/ii has repeat marks music21 cannot expand.
     text = HEADER + "mozart__k458__movement2,mozart/k458/movement2.mxl,mozart,mozart," \
                     "classical,mozart,k458\n"
-    caplog.set_level(logging.INFO, logger="musicexp.corpus")
+    caplog.set_level(logging.INFO, logger="musicexp.data.corpus")
     out = corpus.build_dataset(_write_manifest(tmp_path, text), tmp_path / "out",
                                n_jobs=1, progress=False)
     assert "stripped repeats" in caplog.text
@@ -283,7 +285,7 @@ def test_opus_of_different_tunes_is_refused():
         score.insert(0, metadata.Metadata(title=title))
         opus.append(score)
     with pytest.raises(ValueError, match="different tunes"):
-        corpus._merge_opus(opus)
+        convert._merge_opus(opus)
 
 
 def test_time_signature_shared_by_two_measures_is_copied():
@@ -293,10 +295,10 @@ def test_time_signature_shared_by_two_measures_is_copied():
 
     score = music21.corpus.parse("essenFolksong/irl.abc", number=15, forceSource=True)
     with pytest.raises(music21.exceptions21.StreamException, match="already found"):
-        corpus._render(score)
-    assert corpus._unshare_time_signatures(score) > 0
-    assert corpus._unshare_time_signatures(score) == 0
-    assert corpus._render(score).startswith(b"MThd")
+        convert._render(score)
+    assert convert._unshare_time_signatures(score) > 0
+    assert convert._unshare_time_signatures(score) == 0
+    assert convert._render(score).startswith(b"MThd")
 
 
 # --------------------------------------------------------------------------- manifests
@@ -305,7 +307,7 @@ def test_time_signature_shared_by_two_measures_is_copied():
 def test_packaged_manifests_point_at_installed_scores(name, rows):
     entries = corpus.read_manifest(name)
     assert len(entries) == rows
-    corpus_dir = corpus._corpus_dir()
+    corpus_dir = convert._corpus_dir()
     missing = [r["source"] for r in entries if not (corpus_dir / r["source"]).is_file()]
     assert not missing
 

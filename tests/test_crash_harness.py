@@ -32,8 +32,8 @@ import pytest
 from filelock import FileLock
 
 from helpers import make_dataset, run_cli, tiny_overrides
-from musicexp.cache import Artifact, ArtifactStore
-from musicexp.results import read_jsonl
+from musicexp.engine.cache import Artifact, ArtifactStore
+from musicexp.engine.results import read_jsonl
 
 #: record fields that differ between two runs of the same experiment
 RUN_SPECIFIC = {"run_id", "started_at", "finished_at", "duration_s", "train_seconds", "step_status", "overrides",
@@ -107,7 +107,7 @@ def check_results(work: Path, reference: list[dict]) -> None:
         rows = list(csv.DictReader(fh))
     assert [r["run_id"] for r in rows] == [r["run_id"] for r in recs]
     assert [r["score"] for r in rows] == [str(r["score"]) for r in recs]
-    assert not list(csv_path.parent.glob(".*.tmp")), "a CSV temporary of the dead process was left"
+    assert not list(csv_path.parent.glob(".tmp-*")), "a CSV temporary of the dead process was left"
 
 
 @pytest.fixture(scope="module")
@@ -224,18 +224,19 @@ def test_a_parser_crash_costs_one_file_not_the_run(data, tmp_path):
     assert "1 file(s) could not be parsed" in proc.stdout
 
 
-def test_an_exception_inside_a_step_leaves_no_artifact_and_upstream_is_reused(compose, data, tmp_path, monkeypatch):
+def test_an_exception_inside_a_step_leaves_no_artifact_and_upstream_is_reused(compose, data, tmp_path, replace_step):
     """In-process: a step that raises (a bug, MemoryError...) commits nothing; what finished stays."""
-    from musicexp.pipeline import run
-    from musicexp.steps import train as train_step
+    from musicexp.engine import registry
+    from musicexp.engine.runner import run
 
-    def boom(inputs, cfg):
+    def boom(inputs, params, ctx):
         raise RuntimeError("crash inside train")
 
-    monkeypatch.setattr(train_step, "run", boom)
+    train = registry.get("train")
+    replace_step("train", run=boom)
     with pytest.raises(RuntimeError, match="crash inside train"):
         run(compose(tiny_overrides(data, tmp_path)))
-    monkeypatch.undo()
+    registry.register_step(train)
     train_dir = tmp_path / "artifacts" / "tiny" / "train"
     assert [p.name for p in train_dir.iterdir() if p.name != ".locks"] == []
     assert not (tmp_path / "results" / "results.jsonl").exists()

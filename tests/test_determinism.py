@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from helpers import make_dataset, run_cli, tiny_overrides
-from musicexp.cache import ArtifactStore
-from musicexp.results import read_jsonl
+from musicexp.engine.cache import ArtifactStore
+from musicexp.engine.results import read_jsonl
 
 #: record fields that differ between two runs of the same experiment (time, ids, paths)
 RUN_SPECIFIC = {"run_id", "started_at", "finished_at", "duration_s", "train_seconds", "step_status", "overrides",

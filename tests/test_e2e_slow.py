@@ -8,7 +8,7 @@ import re
 import pytest
 
 from helpers import run_cli
-from musicexp.results import read_jsonl
+from musicexp.engine.results import read_jsonl
 
 pytestmark = pytest.mark.slow
 

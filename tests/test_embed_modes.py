@@ -1,11 +1,10 @@
 """MIDI2vec steps and the four modes through the real pipeline (tiny data, logreg)."""
 
-import logging
-
 import numpy as np
+import pytest
 
 from helpers import tiny_overrides
-from musicexp.pipeline import run
+from musicexp.engine.runner import MissingArtifactError, run
 
 ALL_MODES = "steps.train.modes=[sgt_only,emb_only,early_fusion,late_fusion]"
 SMALL_EMB = ("steps.embed.dim=16", "steps.embed.num_walks=10", "steps.embed.epochs=2")
@@ -45,9 +44,14 @@ def test_same_seed_and_one_worker_give_identical_embeddings(compose, tiny_data, 
     assert not np.array_equal(first, other)
 
 
-def test_skip_embed_without_cache_runs_sgt_modes_and_says_so(compose, tiny_data, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="musicexp"):
-        r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "skip=[embed]")))
-    assert [rec["mode"] for rec in r.records] == ["sgt_only"]
-    assert "embed" not in r.status() and "graph" not in r.status()
-    assert any("running modes ['sgt_only'] only" in m for m in caplog.messages)
+def test_skip_embed_without_cache_is_a_clear_error(compose, tiny_data, tmp_path):
+    """skip=[embed] uses the cached embedding; with none, the run stops and says what to do
+    (it does not quietly drop the modes that need it)."""
+    args = tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB)
+    with pytest.raises(MissingArtifactError, match=r"skip=\[embed\] but no cached embed artifact .* run once "
+                                                   "without skipping embed"):
+        run(compose(args + ["skip=[embed]"]))
+    assert not (tmp_path / "results" / "results.jsonl").exists()
+    first = run(compose(args))
+    again = run(compose(args + ["skip=[embed]"]))
+    assert again.status()["embed"] == "skipped" and again.score == first.score

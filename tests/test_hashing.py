@@ -4,9 +4,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from helpers import tiny_overrides
-from musicexp.dataset import open_dataset
-from musicexp.hashing import canonical, digest
-from musicexp.pipeline import step_hashes
+from musicexp.data.dataset import open_dataset
+from musicexp.engine.hashing import canonical, digest
+from musicexp.engine.graph import plan
 
 
 def test_key_order_and_number_form_do_not_matter():
@@ -27,7 +27,7 @@ def test_interpolations_are_resolved_before_hashing():
 def _hashes(compose, data, work, *extra):
     cfg = compose(tiny_overrides(data, work, *extra))
     ds = open_dataset(cfg.dataset, data, progress=False)
-    return {k: digest(v) for k, v in step_hashes(cfg, ds).items()}
+    return {k: n.hash for k, n in plan(cfg, ds).items()}
 
 
 def test_step_hashes_from_composed_config(compose, tiny_data, tmp_path):
@@ -60,14 +60,13 @@ def test_hashes_are_stable_across_processes(compose, tiny_data, tmp_path):
     code = (
         "import json,sys; sys.path.insert(0, 'tests');"
         "from hydra import compose, initialize_config_module;"
-        "from musicexp.config import register_configs; register_configs();"
+        "import musicexp.app;"
         "from helpers import tiny_overrides; from pathlib import Path;"
-        "from musicexp.dataset import open_dataset; from musicexp.pipeline import step_hashes;"
-        "from musicexp.hashing import digest;"
+        "from musicexp.data.dataset import open_dataset; from musicexp.engine.graph import plan;"
         "ctx = initialize_config_module(config_module='musicexp.conf', version_base='1.3'); ctx.__enter__();"
         f"cfg = compose('config', overrides=tiny_overrides(Path({str(tiny_data)!r}), Path({str(tmp_path)!r})));"
         f"ds = open_dataset(cfg.dataset, Path({str(tiny_data)!r}), progress=False);"
-        "print(json.dumps({k: digest(v) for k, v in step_hashes(cfg, ds).items()}))"
+        "print(json.dumps({k: n.hash for k, n in plan(cfg, ds).items()}))"
     )
     import pathlib
 

@@ -15,11 +15,11 @@ import pytest
 
 from helpers import make_dataset, run_cli, style_notes, tiny_overrides, write_midi
 from hostile import N_BIG, make_hostile_corpus, write_big, write_tempo_storm
-from musicexp.cache import ArtifactStore
-from musicexp.dataset import discover_all
+from musicexp.engine.cache import ArtifactStore
+from musicexp.data.dataset import discover_all
 from musicexp.errors import UserError
-from musicexp.midi import read_notes
-from musicexp.pipeline import run
+from musicexp.data.midi import read_notes
+from musicexp.engine.runner import run
 
 FOLDER_LABELS = ("dataset.labels.source=folder", "dataset.labels.folder_column=genre", "dataset.labels.columns=[]")
 SMALL_EMBED = ("steps.train.modes=[sgt_only,emb_only]", "steps.embed.dim=8", "steps.embed.num_walks=2",

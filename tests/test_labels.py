@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from helpers import STYLES, style_notes, tiny_overrides, write_midi
-from musicexp.pipeline import run
-from musicexp.steps.labels import LabelError
+from musicexp.engine.runner import run
+from musicexp.data.labels import LabelError
 
 
 def _folder_dataset(root):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import write_midi
-from musicexp.midi import MidiError, read_notes
+from musicexp.data.midi import MidiError, read_notes
 
 
 def test_onsets_in_beats_and_seconds_follow_the_tempo_map(tmp_path):

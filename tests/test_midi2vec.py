@@ -1,4 +1,4 @@
-"""MIDI2vec graph, walks and word2vec (musicexp.midi2vec) on hand-made note tables."""
+"""MIDI2vec graph, walks and word2vec (musicexp.features.midi2vec) on hand-made note tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicexp.midi2vec import KIND_CODE, KINDS, build_graph, group_notes, random_walks, word2vec
+from musicexp.features.midi2vec.graph import KIND_CODE, KINDS, build_graph, group_notes
+from musicexp.features.midi2vec.walks import random_walks
+from musicexp.features.midi2vec.word2vec import word2vec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -337,7 +339,8 @@ W2V_SCRIPT = textwrap.dedent(
     import hashlib, json, sys
     import numpy as np
     sys.path.insert(0, {root!r})
-    from musicexp.midi2vec import random_walks, word2vec
+    from musicexp.features.midi2vec.walks import random_walks
+    from musicexp.features.midi2vec.word2vec import word2vec
     indptr = np.array({indptr}, dtype=np.int64)
     indices = np.array({indices}, dtype=np.int32)
     walks = random_walks(indptr, indices, np.arange(7), num_walks=30, walk_length=10, seed=4)

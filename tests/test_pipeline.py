@@ -5,10 +5,10 @@ import os
 import pytest
 
 from helpers import make_dataset, tiny_overrides
-from musicexp.cache import ArtifactStore
-from musicexp.pipeline import MissingArtifactError, run
-from musicexp.results import read_jsonl
-from musicexp.steps.train import TrainError
+from musicexp.engine.cache import ArtifactStore
+from musicexp.engine.runner import MissingArtifactError, run
+from musicexp.engine.results import read_jsonl
+from musicexp.evaluation.folds import TrainError
 
 
 @pytest.fixture
@@ -69,18 +69,19 @@ def test_force_recomputes_the_step_and_its_downstream(compose, data, tmp_path):
     assert set(r.status().values()) == {"forced"}
 
 
-def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path, monkeypatch):
+def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path, replace_step):
     """A step that dies half-way commits nothing; the finished upstream artifacts are reused."""
-    import musicexp.steps.train as train_step
+    from musicexp.engine import registry
 
-    def boom(inputs, cfg):
+    def boom(inputs, params, ctx):
         inputs["sgt"].load("pairs")  # the step was really under way
         raise RuntimeError("simulated crash inside train")
 
-    monkeypatch.setattr(train_step, "run", boom)
+    train = registry.get("train")
+    replace_step("train", run=boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(compose, data, tmp_path)
-    monkeypatch.undo()
+    registry.register_step(train)
     train_dir = tmp_path / "artifacts" / "tiny" / "train"
     leftovers = [p.name for p in train_dir.iterdir() if p.name != ".locks"] if train_dir.exists() else []
     assert leftovers == []
@@ -102,7 +103,9 @@ def test_meta_records_what_made_the_artifact(compose, data, tmp_path):
     meta = r.steps["sgt"].artifact.meta
     assert meta["params"]["alpha"] == 0.8 and meta["upstream"] == {"notes": r.steps["notes"].hash}
     assert meta["packages"]["numpy"] and meta["seconds"] >= 0 and meta["files"]
-    assert meta["config"]["steps"]["sgt"]["token_mode"] == "prog_pitch"
+    assert meta["params"]["token_mode"] == "prog_pitch" and "top_vocab" not in meta["params"]  # read by train
+    assert r.steps["notes"].artifact.meta["settings"] == {"n_jobs": 2}  # unhashed, but recorded
+    assert r.steps["train"].artifact.meta["params"]["sgt"] == {"top_vocab": 12, "vocab": "fold", "normalize": "max"}
     store = ArtifactStore(tmp_path / "artifacts")
     assert {a.meta["step"] for a in store.iter_artifacts()} == {"notes", "labels", "sgt", "train"}
 

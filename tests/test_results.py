@@ -4,7 +4,8 @@ import csv
 import json
 import multiprocessing as mp
 
-from musicexp.results import append, read_jsonl
+from musicexp.engine import fsutil
+from musicexp.engine.results import append, read_jsonl
 
 
 def _read_csv(path):
@@ -51,7 +52,7 @@ def test_nothing_to_add_takes_no_lock_and_writes_nothing_unless_the_csv_lags(tmp
     # so is one with a CSV temporary left over (swept) or a torn JSONL tail (cut)
     t = j.stat().st_mtime_ns
     os.utime(c, ns=(t + 10**9, t + 10**9))
-    stale = tmp_path / ".r.csv.999999999.dead.tmp"
+    stale = tmp_path / f".tmp-r.csv-999999999-deadbeef-{fsutil.HOST}"  # a dead writer's
     stale.write_text("half")
     assert append(recs, j, c, only_missing=True) == 0
     assert not stale.exists()

@@ -1,5 +1,5 @@
-"""The batched SGT kernel (sgtcore.pair_sums_batch) against the per-piece kernel and brute
-force, and the sgt step against a straightforward per-piece implementation written here."""
+"""pair_sums_batch (many pieces in one call, on both kernels) against pair_sums piece by piece
+and brute force, and the sgt step against a straightforward per-piece implementation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import zlib
 import numpy as np
 import pytest
 
-from musicexp import sgtcore
-from musicexp.sgtcore import pair_sums, pair_sums_batch
+from helpers import run_step
+from musicexp.features.sgt import kernel as sgtcore
+from musicexp.features.sgt.kernel import pair_sums, pair_sums_batch
 
 RTOL = 1e-12
 
@@ -72,29 +73,6 @@ def onsets(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 KINDS = ["ties", "gaps", "dense", "positions", "bigties", "cluster", "huge"]
-KNOBS = [  # chunk rows, scan block, group events, pair_sums for pieces longer than
-    (None, 16, 1 << 14, 1 << 14),  # defaults
-    (1, 1, 1 << 14, 1 << 14),
-    (2, 4, 50, 1 << 14),  # many small groups
-    (8, 2, 300, 90),  # some pieces through pair_sums
-    (16, 8, 1, 1 << 14),  # one piece per group
-]
-
-
-@pytest.fixture
-def knobs(monkeypatch):
-    """The numpy batched kernel's own knobs (forces the numpy kernel)."""
-    monkeypatch.setattr(sgtcore, "_USE_COMPILED", False)
-
-    def apply(h, b, group, big):
-        monkeypatch.setattr(sgtcore, "_BATCH_CHUNK_ROWS", h)
-        monkeypatch.setattr(sgtcore, "_BATCH_SCAN_BLOCK", b)
-        monkeypatch.setattr(sgtcore, "_BATCH_GROUP_EVENTS", group)
-        monkeypatch.setattr(sgtcore, "_BATCH_BIG_PIECE", big)
-
-    return apply
-
-
 def random_pieces(rng, kind, n_pieces, max_len, n_tokens):
     lens = rng.integers(0, max_len, n_pieces)
     lens[rng.random(n_pieces) < 0.25] = rng.integers(0, 3)  # empty and one-event pieces
@@ -104,10 +82,8 @@ def random_pieces(rng, kind, n_pieces, max_len, n_tokens):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("knob", KNOBS, ids=lambda k: f"h{k[0]}-b{k[1]}-g{k[2]}-big{k[3]}")
-def test_batch_equals_per_piece(kind, knob, knobs):
-    knobs(*knob)
-    rng = np.random.default_rng(zlib.crc32(repr((kind, knob)).encode()))
+def test_batch_equals_per_piece(kind, backend):
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
     for _ in range(4):
         n_tokens = int(rng.integers(1, 30))
         t, tok, offsets = random_pieces(rng, kind, int(rng.integers(1, 12)), 160, n_tokens)
@@ -131,16 +107,14 @@ def test_batch_equals_brute_force(max_dt, backend):
                 assert ci == rc and wi == pytest.approx(rw, rel=RTOL, abs=1e-300)
 
 
-def test_many_tokens_and_long_pieces_go_through_pair_sums(monkeypatch):
-    """Pieces with >= 64 distinct tokens (here up to 320, as with drums) and long pieces are
-    handed to pair_sums; the mix must still come out in piece order."""
+def test_many_tokens_and_long_pieces_come_out_in_piece_order(backend):
+    """Pieces with up to 320 distinct tokens (as with drums), long, empty and one-event pieces
+    mixed: the sparse output is in (piece, pair) order."""
     rng = np.random.default_rng(8)
     lens = [300, 5, 0, 400, 1, 250, 3000]
     t = np.concatenate([onsets("ties", n, rng) for n in lens])
     tok = np.concatenate([rng.integers(0, 320 if n >= 300 else 10, n) for n in lens])
     offsets = np.concatenate([[0], np.cumsum(lens)])
-    monkeypatch.setattr(sgtcore, "_USE_COMPILED", False)  # the numpy kernel's dispatch
-    monkeypatch.setattr(sgtcore, "_BATCH_BIG_PIECE", 2000)
     for max_dt in [8.0, None]:
         assert_same(pair_sums_batch(t, tok, offsets, 320, 0.8, max_dt),
                     per_piece(t, tok, offsets, 320, 0.8, max_dt))
@@ -285,12 +259,10 @@ STEP_CASES = [
 
 @pytest.mark.parametrize("overrides", STEP_CASES, ids=lambda o: " ".join(o) or "default")
 def test_step_equals_per_piece_reference(compose, overrides, backend):
-    from musicexp.steps import sgt as sgt_step
-
     cfg = compose(["progress=false"] + overrides)
     s = cfg.steps.sgt
     notes, pieces = fake_notes(np.random.default_rng(len(overrides)))
-    out, summary = sgt_step.run({"notes": {"notes": notes, "pieces": pieces}}, cfg)
+    out, summary = run_step(cfg, "sgt", {"notes": {"notes": notes, "pieces": pieces}})
     p, q, w, c, counts, T = reference_step(notes, pieces, s.token_mode.value, s.include_drums,
                                            s.tie_break.value, s.time_axis.value, float(s.alpha),
                                            s.max_dt_beats)
@@ -313,7 +285,7 @@ def test_step_equals_per_piece_reference(compose, overrides, backend):
 def test_event_order_gives_the_full_key_sequence(tie_break):
     """The cheaper ordering keeps the (piece, onset, token) sequence of the 7-key lexsort
     ('pitch') and is the very same permutation as lexsort((onset, piece)) ('file')."""
-    from musicexp.steps.sgt import event_order, tokenize
+    from musicexp.features.sgt.events import event_order, tokenize
 
     notes, pieces = fake_notes(np.random.default_rng(11), 20)
     piece = np.repeat(np.arange(len(pieces)), np.diff(notes["offsets"]))

@@ -13,16 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from musicexp import sgtcore
+from musicexp.features.sgt import kernel as sgtcore
 
 RTOL = 1e-12
 ATOL = 1e-290  # terms below ~1e-300 may be dropped (no subnormal arithmetic)
 
 
 def test_compiled_kernel_is_built_and_used():
-    from musicexp import _sgtkernel  # noqa: F401  (ImportError here = the build failed)
+    from musicexp.features.sgt import _kernel as _sgtkernel  # noqa: F401  (ImportError here = the build failed)
 
-    assert sgtcore._sgtkernel is not None and sgtcore._USE_COMPILED
+    assert sgtcore.compiled is not None and sgtcore._USE_COMPILED
 
 
 def run(backend, t, tok, offsets, n_tokens, alpha, max_dt, monkeypatch):
@@ -154,7 +154,7 @@ def test_pair_sums_uses_the_kernel_and_matches_numpy(monkeypatch):
 
 
 def test_direct_calls_and_errors():
-    from musicexp import _sgtkernel
+    from musicexp.features.sgt import _kernel as _sgtkernel
 
     z = np.zeros(0)
     zi = np.zeros(0, np.int64)
@@ -176,7 +176,7 @@ def test_direct_calls_and_errors():
 
 
 def test_threads_give_the_same_results_and_the_gil_is_released(monkeypatch):
-    from musicexp import _sgtkernel
+    from musicexp.features.sgt import _kernel as _sgtkernel
 
     rng = np.random.default_rng(9)
     jobs = []

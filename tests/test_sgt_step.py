@@ -6,21 +6,21 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from helpers import make_dataset, tiny_overrides, write_midi
-from musicexp.features import SgtBlock
-from musicexp.pipeline import run
+from helpers import make_dataset, run_step, tiny_overrides, write_midi
+from musicexp.features.sgt.block import SgtBlock
+from musicexp.engine.runner import run
 
 
 def _sgt_features(result, vocab_rows=None, top_vocab=64, norm="max", scope="fold"):
     art = result.steps["sgt"].artifact
     pieces = art["info"]["pieces"]
-    block = SgtBlock(art, pieces, top_vocab, norm, scope)
-    vocab = block.vocab(np.arange(len(pieces)) if vocab_rows is None else vocab_rows)
-    return pieces, vocab, block.matrix(vocab)
+    block = SgtBlock(art, pieces, {"top_vocab": top_vocab, "normalize": norm, "vocab": scope})
+    rows = np.arange(len(pieces)) if vocab_rows is None else vocab_rows
+    return pieces, block.vocab(rows), block.matrix(rows)
 
 
 def _legacy_reference(path, top_vocab, alpha, max_dt, vocab_counter):
-    """REFERENCE.md's older SGT, as literally as possible (slow, per pair)."""
+    """The older pipeline's SGT (docs/older-pipeline.md), as literally as possible (slow, per pair)."""
     import symusic
 
     score = symusic.Score(str(path))
@@ -101,18 +101,17 @@ def test_default_tie_break_ignores_track_order(compose, tmp_path):
     write_midi(data / "b.mid", notes[::-1], tracks=3)  # reversed notes land in other tracks
     (data / "labels.csv").write_text("file,composer,era\na.mid,x,y\nb.mid,x,y\n")
     cfg = tiny_overrides(data, tmp_path, "steps.sgt.token_mode=pitch_class", "steps.train.n_splits=2")
-    from musicexp.pipeline import step_module
-    from musicexp.dataset import open_dataset
+    from musicexp.data.dataset import open_dataset
 
     c = compose(cfg)
     ds = open_dataset(c.dataset, data, progress=False)
-    notes_out, _ = step_module("notes").run({"dataset": ds}, c)
-    sgt_out, _ = step_module("sgt").run({"notes": notes_out}, c)
-    block = SgtBlock(sgt_out, ["a.mid", "b.mid"], 12, "none", "fold")
-    X = block.matrix(block.vocab(np.arange(2)))
+    notes_out, _ = run_step(c, "notes", {}, ds)
+    sgt_out, _ = run_step(c, "sgt", {"notes": notes_out})
+    block = SgtBlock(sgt_out, ["a.mid", "b.mid"], {"top_vocab": 12, "normalize": "none", "vocab": "fold"})
+    X = block.matrix(np.arange(2))
     np.testing.assert_allclose(X[0], X[1], rtol=1e-12)
     c_legacy = compose(cfg + ["steps/sgt=legacy", "steps.sgt.token_mode=pitch_class"])
-    sgt_leg, _ = step_module("sgt").run({"notes": notes_out}, c_legacy)
-    block = SgtBlock(sgt_leg, ["a.mid", "b.mid"], 12, "none", "global")
-    X = block.matrix(block.vocab(np.arange(2)))
+    sgt_leg, _ = run_step(c_legacy, "sgt", {"notes": notes_out})
+    block = SgtBlock(sgt_leg, ["a.mid", "b.mid"], {"top_vocab": 12, "normalize": "none", "vocab": "global"})
+    X = block.matrix(np.arange(2))
     assert not np.allclose(X[0], X[1])  # the older file-order tie break depends on track order

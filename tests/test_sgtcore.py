@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 try:
-    from musicexp import sgtcore
+    from musicexp.features.sgt import kernel as sgtcore
 except ImportError:  # tests run without the package installed: use the repo checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from musicexp import sgtcore
+    from musicexp.features.sgt import kernel as sgtcore
 
-from musicexp.sgtcore import normalize, pair_sums, select_vocab
+from musicexp.features.sgt.kernel import pair_sums
+from musicexp.features.sgt.vocab import normalize, select_vocab
 
 RTOL = 1e-9
 ATOL = 1e-12

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_dataset, run_cli, tiny_overrides
-from musicexp.results import read_jsonl
+from musicexp.engine.results import read_jsonl
 
 STEPS = ("notes", "labels", "sgt", "train")
 # optuna 2.x's SQLite storage uses SQLAlchemy 1.4 APIs that 2.0 dropped (hence the pin)
@@ -132,18 +132,18 @@ def test_joblib_2x2_multirun_computes_shared_steps_once(tmp_path):
     assert "sweep report: 4 jobs (4 completed, 0 failed)" in proc.stdout + proc.stderr
 
     # the same report for the results file, with filters
-    from musicexp import report
+    from musicexp.tools.report import cli
 
     out = tmp_path / "report"
-    assert report.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
-                        "--artifacts", str(tmp_path / "artifacts"), "--dataset", "tiny", "--mode", "sgt_only"]) == 0
+    assert cli.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
+                     "--dataset", "tiny", "--mode", "sgt_only"]) == 0
     rep = csv_rows(out / "summary.csv")
     assert {(r["alpha"], r["top_vocab"]) for r in rep} == {("0.5", "8"), ("0.5", "12"), ("1.2", "8"), ("1.2", "12")}
     assert {r["record_id"]: float(r["score"]) for r in rep} == {r["record_id"]: r["score"] for r in records}
     assert_png(out / "heatmap_f1_alpha_top_vocab.png")
     assert_png(out / "modes_f1.png")
-    assert report.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
-                        "--mode", "emb_only"]) == 1
+    assert cli.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
+                     "--mode", "emb_only"]) == 1
 
 
 def test_killed_multirun_rerun_appends_only_the_missing_records(tmp_path):
@@ -165,9 +165,9 @@ def test_killed_multirun_rerun_appends_only_the_missing_records(tmp_path):
     print(f"killed after {len(before)} of 6 records")
 
     # the killed sweep's partial report, rebuilt from the job files that were written
-    from musicexp import report
+    from musicexp.tools.report import cli
 
-    assert report.main(["--sweep", str(sweep), "--out", str(tmp_path / "partial")]) == 0
+    assert cli.main(["--sweep", str(sweep), "--out", str(tmp_path / "partial")]) == 0
     assert 1 <= len(csv_rows(tmp_path / "partial" / "summary.csv")) <= len(before)
 
     again = run(cmd, tmp_path)
@@ -234,14 +234,18 @@ def test_submitit_local_launcher(tmp_path):
     assert_png(sweep / "heatmap_f1_alpha_top_vocab.png")
 
 
-def test_single_run_writes_no_sweep_files_and_cached_rerun_skips_matplotlib(tmp_path):
+def test_single_run_writes_its_record_but_no_report_and_cached_rerun_skips_matplotlib(tmp_path):
     data = make_dataset(tmp_path / "midi", per_class=4)
     args = tiny_overrides(data, tmp_path)
     run_cli(args, tmp_path)
     second = run_cli(args, tmp_path, python_flags=("-X", "importtime"))
     assert "records appended: 0" in second.stdout
     assert "matplotlib" not in second.stderr and "tensorflow" not in second.stderr
-    assert not list(tmp_path.rglob("musicexp_job.json")) and not list(tmp_path.rglob("summary.csv"))
+    job = json.loads((tmp_path / "outputs" / "musicexp_job.json").read_text())  # the run folder's own record
+    assert job["step_status"] == dict(notes="cached", labels="cached", sgt="cached", train="cached")
+    assert job["records"][0]["record_id"] == jsonl_lines(tmp_path / "results" / "results.jsonl")[0]["record_id"]
+    assert job["settings"]["steps.sgt.alpha"] == 0.8 and job["appended"] == 0
+    assert not list(tmp_path.rglob("summary.csv")) and not list(tmp_path.rglob("*.png"))
 
 
 def test_a_failed_job_is_listed_in_the_rebuilt_report(tmp_path):
@@ -252,9 +256,9 @@ def test_a_failed_job_is_listed_in_the_rebuilt_report(tmp_path):
     proc = subprocess.run(multirun_cmd(tmp_path, data, sweep, "steps.train.task=composer,mood"), cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0
-    from musicexp import report
+    from musicexp.tools.report import cli
 
-    assert report.main(["--sweep", str(sweep)]) == 0
+    assert cli.main(["--sweep", str(sweep)]) == 0
     rows = {r["swept"]: r for r in csv_rows(sweep / "summary.csv")}
     assert rows["steps.train.task=composer"]["job_status"] == "COMPLETED"
     assert rows["steps.train.task=composer"]["record_id"]
@@ -273,7 +277,8 @@ def test_multirun_builds_the_embedded_dataset_once_before_the_jobs(compose, monk
     from hydra import initialize_config_module
     from omegaconf import open_dict
 
-    from musicexp import corpus, dataset, report
+    from musicexp.data import corpus, dataset
+    from musicexp.tools.report import callback
 
     with initialize_config_module(config_module="musicexp.conf", version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=["dataset=data_100"], return_hydra_config=True)
@@ -282,5 +287,5 @@ def test_multirun_builds_the_embedded_dataset_once_before_the_jobs(compose, monk
     calls = []
     monkeypatch.setattr(corpus, "is_built", lambda *a, **k: built)
     monkeypatch.setattr(dataset, "open_dataset", lambda c, root, progress=True: calls.append(root))
-    report.SweepReport().on_multirun_start(cfg)
+    callback.SweepReport().on_multirun_start(cfg)
     assert len(calls) == expect

@@ -1,31 +1,37 @@
-"""graph: the MIDI2vec graph of the whole collection (REFERENCE.md), built vectorised from the
+"""graph: the MIDI2vec graph of the whole collection (docs/midi2vec.md), built vectorised from the
 `notes` table and stored as CSR adjacency plus a node table (kind and key of every node)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-VERSION = "1"
-DEPS = ("notes",)
-
-
-def params(cfg) -> dict:
-    return dict(cfg.steps.graph)
+from musicexp.engine.registry import Step, ge, gt, param, register_step
 
 
-def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
+@dataclass
+class GraphConf:
+    max_groups: int = param(600, check=ge(1), doc="note groups linked per piece (the first ones in time)")
+    group_window_s: float = param(0.01, check=gt(0), doc="onsets within this of a group's first note join it")
+    duration_step_s: float = param(0.1, check=gt(0), doc="duration class = round(longest duration / step)")
+    velocity_bins: int = param(10, check=ge(1), doc="velocity class = round(bins * mean velocity / 127)")
+    tempo_step_bpm: float = param(10.0, check=gt(0), doc="tempo class = round(bpm / step)")
+
+
+def run(inputs, params, ctx):
     import numpy as np
 
-    from musicexp.midi2vec import KINDS, build_graph
+    from musicexp.features.midi2vec.graph import KINDS, build_graph
 
-    g = cfg.steps.graph
     pieces = inputs["notes"]["pieces"]
-    graph = build_graph(inputs["notes"]["notes"], pieces, max_groups=g.max_groups,
-                        group_window_s=g.group_window_s, duration_step_s=g.duration_step_s,
-                        velocity_bins=g.velocity_bins, tempo_step_bpm=g.tempo_step_bpm)
+    graph = build_graph(inputs["notes"]["notes"], pieces, max_groups=params.max_groups,
+                        group_window_s=params.group_window_s, duration_step_s=params.duration_step_s,
+                        velocity_bins=params.velocity_bins, tempo_step_bpm=params.tempo_step_bpm)
     kinds = np.bincount(graph["node_kind"], minlength=len(KINDS))
     summary = {"nodes": int(len(graph["node_kind"])), "edges": int(len(graph["indices"]) // 2),
                "groups": int(kinds[KINDS.index("group")])}
     info = {"pieces": [p["id"] for p in pieces], "kinds": list(KINDS),
             "nodes_per_kind": {k: int(n) for k, n in zip(KINDS, kinds)}}
     return {"graph": graph, "info": info}, summary
+
+
+register_step(Step(name="graph", version="1", run=run, schema=GraphConf, deps=("notes",)))

@@ -1,177 +1,20 @@
-"""labels: one row per parsed piece, one column per task.
-
-Sources (``dataset.labels.source``): a CSV beside the files, the sub-folder name, or a regex
-with named groups over the file name (the XMIDI layout ``XMIDI_<emotion>_<genre>_<id>.midi``).
-Pieces without labels and label rows without a MIDI file are reported like bad MIDI files:
-listed with their reason in the artifact (``report.problems``) and counted in the run
-summary; with ``dataset.on_error=raise`` the first one stops the run with its path.
-:func:`collect` reads the labels without the parsed notes, so the pipeline's pre-flight runs
-the same checks on the discovered files before any step.
-"""
+"""labels: one row per parsed piece, one column per task (sources in ``dataset.labels``)."""
 
 from __future__ import annotations
 
-import csv
-import re
-from pathlib import PurePosixPath
-from typing import Any
-
-from musicexp.errors import UserError
+from musicexp.engine.registry import Step, register_step
 
 VERSION = "2"  # 2: report.problems (each unlabeled piece / file-less row with its reason)
-DEPS = ("notes",)
 
 
-class LabelError(UserError):
-    pass
-
-
-def params(cfg) -> dict:
-    return {}  # the labels config and the CSV checksum come with the dataset identity
-
-
-def _from_csv(ds, lab) -> tuple[dict[str, dict[str, str]], list[str]]:
-    path = ds.labels_csv()
-    if not path.is_file():
-        raise LabelError(
-            f"labels file {path} not found (dataset.labels.csv). Put a CSV with a "
-            f"'{lab.file_column}' column there, or use dataset.labels.source=folder|regex."
-        )
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            if lab.file_column not in header:
-                raise LabelError(
-                    f"{path} has no column {lab.file_column!r} (dataset.labels.file_column); "
-                    f"its columns are {header}."
-                )
-            rows = {}
-            for row in reader:
-                name = (row.get(lab.file_column) or "").strip()
-                if name:  # a short or blank line labels nothing
-                    rows[PurePosixPath(name).as_posix()] = row
-    except UnicodeDecodeError as exc:
-        raise LabelError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 CSV.") from exc
-    except csv.Error as exc:
-        raise LabelError(f"{path} is not a readable CSV file ({exc}).") from exc
-    return rows, header
-
-
-def _from_folder(files, lab) -> dict[str, dict[str, str]]:
-    rows = {}
-    for f in files:
-        parts = PurePosixPath(f).parts
-        if len(parts) >= 2:
-            rows[f] = {lab.folder_column: parts[0]}
-    return rows
-
-
-def _from_regex(files, lab) -> dict[str, dict[str, str]]:
-    rx = re.compile(lab.pattern)
-    rows = {}
-    for f in files:
-        m = rx.search(PurePosixPath(f).name)
-        if m:
-            rows[f] = {k: v for k, v in m.groupdict().items() if v is not None}
-    return rows
-
-
-def label_columns(lab, available: list[str]) -> list[str]:
-    exclude = {lab.file_column, lab.group_column}
-    cols = list(lab.columns) or [c for c in available if c not in exclude]
-    missing = [c for c in cols if c not in available]
-    if missing:
-        raise LabelError(
-            f"dataset.labels.columns names {missing}, but the labels have columns {available}."
-        )
-    if not cols:
-        raise LabelError("no label columns found (dataset.labels.columns)")
-    return cols
-
-
-def _no_row_reason(lab) -> str:
-    source = lab.source.value
-    if source == "csv":
-        return f"no row in {lab.csv} (dataset.labels.csv, column {lab.file_column!r})"
-    if source == "folder":
-        return "not inside a sub-folder of data_root (dataset.labels.source=folder: the folder is the label)"
-    return "file name does not match dataset.labels.pattern"
-
-
-def collect(ds, lab, pieces: list[str], bad=()) -> dict:
-    """Label rows for ``pieces`` and every problem found, without any MIDI parsing.
-
-    ``bad`` are files already reported as unusable (a label row for one is not "without file").
-    Raises LabelError for problems that stop every run (missing CSV, unknown columns...).
-    """
-    source = lab.source.value
-    if source == "csv":
-        rows, header = _from_csv(ds, lab)
-    elif source == "folder":
-        rows, header = _from_folder(pieces, lab), [lab.folder_column]
-    else:
-        rows = _from_regex(pieces, lab)
-        header = list(re.compile(lab.pattern).groupindex)
-    columns = label_columns(lab, header)
-    group_col = lab.group_column
-    if group_col and source == "csv" and group_col not in header:
-        raise LabelError(f"dataset.labels.group_column={group_col!r} is not a column of {ds.labels_csv()}; "
-                         f"its columns are {header}.")
-    kept, unlabeled, problems = [], [], []
-    for pid in pieces:
-        row = rows.get(pid)
-        empty = [] if row is None else [c for c in columns if not (row.get(c) or "").strip()]
-        if row is None or empty:
-            unlabeled.append(pid)
-            reason = _no_row_reason(lab) if row is None else f"empty label for {', '.join(map(repr, empty))}"
-            problems.append({"file": pid, "reason": reason})
-        else:
-            kept.append(pid)
-    parsed, bad = set(pieces), set(bad)
-    no_file = sorted(k for k in rows if k not in parsed and k not in bad)
-    problems += [{"file": k, "reason": f"labelled in {lab.csv}, but there is no such MIDI file under data_root"}
-                 for k in no_file]
-    problems.sort(key=lambda e: e["file"])
-    return {"rows": rows, "columns": columns, "kept": kept, "unlabeled": unlabeled, "no_file": no_file,
-            "problems": problems, "source": source}
-
-
-def make_table(got: dict, lab) -> dict[str, np.ndarray]:
-    """The label table of :func:`collect`'s labelled pieces: piece, one column per task[, group]."""
+def run(inputs, params, ctx):
     import numpy as np
 
-    rows, columns, kept = got["rows"], got["columns"], got["kept"]
-    if not kept:
-        raise LabelError(
-            f"no piece has labels {columns} (source={got['source']}); check "
-            "dataset.labels (file names in the CSV must be paths relative to data_root)."
-        )
-    table = {"piece": np.array(kept, dtype=str)}
-    for c in columns:
-        table[c] = np.array([rows[p][c].strip() for p in kept], dtype=str)
-    if lab.group_column and got["source"] == "csv":
-        table["group"] = np.array([rows[p].get(lab.group_column) or p for p in kept], dtype=str)
-    return table
+    from musicexp.data.labels import collect, make_table
 
-
-def raise_first(ds, problems: list[dict]) -> None:
-    """dataset.on_error=raise: stop at the first labelling problem, naming the file."""
-    if problems:
-        first = problems[0]
-        raise LabelError(f"{ds.path(first['file'])}: {first['reason']}. Fix the labels, or set "
-                         "dataset.on_error=skip to list it and go on.")
-
-
-def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
-    import numpy as np
-
-    ds, lab = inputs["dataset"], cfg.dataset.labels
+    ds, lab = ctx.dataset, ctx.dataset.cfg.labels
     pieces = [p["id"] for p in inputs["notes"]["pieces"]]
-    bad = {e["file"] for e in inputs["notes"]["errors"]}
-    got = collect(ds, lab, pieces, bad)
-    if cfg.dataset.on_error.value == "raise":
-        raise_first(ds, got["problems"])
+    got = collect(ds, lab, pieces, bad={e["file"] for e in inputs["notes"]["errors"]})
     table = make_table(got, lab)
     columns = got["columns"]
     report = {"columns": columns, "unlabeled_pieces": got["unlabeled"], "labels_without_file": got["no_file"],
@@ -184,3 +27,18 @@ def run(inputs: dict[str, Any], cfg) -> tuple[dict, dict]:
         "classes": {c: {str(k): int(v) for k, v in counts[c].items()} for c in columns},
     }
     return {"labels": table, "report": report}, summary
+
+
+def preflight(ds, params) -> list[dict]:
+    from musicexp.data.labels import discovered
+
+    return discovered(ds)["problems"]
+
+
+register_step(Step(
+    name="labels", version=VERSION, run=run, deps=("notes",),
+    identity=lambda ds: ds.labels_identity(),
+    preflight=preflight,
+    problems=lambda art: art["report"].get("problems", []),
+    problem_kind="labelling problem(s), pieces left out",
+))

@@ -1,0 +1,1 @@
+"""Data: datasets and their labels, MIDI -> note table, the embedded corpus."""

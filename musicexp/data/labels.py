@@ -1,0 +1,156 @@
+"""Labels of a dataset: one row per piece, one column per task, from a CSV beside the files, the
+sub-folder name, or a regex with named groups over the file name (the XMIDI layout
+``XMIDI_<emotion>_<genre>_<id>.midi``).
+
+:func:`collect` reads the labels without any MIDI parsing, so the same checks run as a
+pre-flight on the discovered files and in the `labels` step on the files that parsed. Pieces
+without labels and label rows without a MIDI file are problems (listed, never dropped silently).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import PurePosixPath
+
+from musicexp.errors import UserError
+
+
+class LabelError(UserError):
+    pass
+
+
+def params(cfg) -> dict:
+    return {}  # the labels config and the CSV checksum come with the dataset identity
+
+
+def _from_csv(ds, lab) -> tuple[dict[str, dict[str, str]], list[str]]:
+    path = ds.labels_csv()
+    if not path.is_file():
+        raise LabelError(
+            f"labels file {path} not found (dataset.labels.csv). Put a CSV with a "
+            f"'{lab.file_column}' column there, or use dataset.labels.source=folder|regex."
+        )
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            if lab.file_column not in header:
+                raise LabelError(
+                    f"{path} has no column {lab.file_column!r} (dataset.labels.file_column); "
+                    f"its columns are {header}."
+                )
+            rows = {}
+            for row in reader:
+                name = (row.get(lab.file_column) or "").strip()
+                if name:  # a short or blank line labels nothing
+                    rows[PurePosixPath(name).as_posix()] = row
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 CSV.") from exc
+    except csv.Error as exc:
+        raise LabelError(f"{path} is not a readable CSV file ({exc}).") from exc
+    return rows, header
+
+
+def _from_folder(files, lab) -> dict[str, dict[str, str]]:
+    rows = {}
+    for f in files:
+        parts = PurePosixPath(f).parts
+        if len(parts) >= 2:
+            rows[f] = {lab.folder_column: parts[0]}
+    return rows
+
+
+def _from_regex(files, lab) -> dict[str, dict[str, str]]:
+    rx = re.compile(lab.pattern)
+    rows = {}
+    for f in files:
+        m = rx.search(PurePosixPath(f).name)
+        if m:
+            rows[f] = {k: v for k, v in m.groupdict().items() if v is not None}
+    return rows
+
+
+def label_columns(lab, available: list[str]) -> list[str]:
+    exclude = {lab.file_column, lab.group_column}
+    cols = list(lab.columns) or [c for c in available if c not in exclude]
+    missing = [c for c in cols if c not in available]
+    if missing:
+        raise LabelError(
+            f"dataset.labels.columns names {missing}, but the labels have columns {available}."
+        )
+    if not cols:
+        raise LabelError("no label columns found (dataset.labels.columns)")
+    return cols
+
+
+def _no_row_reason(lab) -> str:
+    source = lab.source.value
+    if source == "csv":
+        return f"no row in {lab.csv} (dataset.labels.csv, column {lab.file_column!r})"
+    if source == "folder":
+        return "not inside a sub-folder of data_root (dataset.labels.source=folder: the folder is the label)"
+    return "file name does not match dataset.labels.pattern"
+
+
+def collect(ds, lab, pieces: list[str], bad=()) -> dict:
+    """Label rows for ``pieces`` and every problem found, without any MIDI parsing.
+
+    ``bad`` are files already reported as unusable (a label row for one is not "without file").
+    Raises LabelError for problems that stop every run (missing CSV, unknown columns...).
+    """
+    source = lab.source.value
+    if source == "csv":
+        rows, header = _from_csv(ds, lab)
+    elif source == "folder":
+        rows, header = _from_folder(pieces, lab), [lab.folder_column]
+    else:
+        rows = _from_regex(pieces, lab)
+        header = list(re.compile(lab.pattern).groupindex)
+    columns = label_columns(lab, header)
+    group_col = lab.group_column
+    if group_col and source == "csv" and group_col not in header:
+        raise LabelError(f"dataset.labels.group_column={group_col!r} is not a column of {ds.labels_csv()}; "
+                         f"its columns are {header}.")
+    kept, unlabeled, problems = [], [], []
+    for pid in pieces:
+        row = rows.get(pid)
+        empty = [] if row is None else [c for c in columns if not (row.get(c) or "").strip()]
+        if row is None or empty:
+            unlabeled.append(pid)
+            reason = _no_row_reason(lab) if row is None else f"empty label for {', '.join(map(repr, empty))}"
+            problems.append({"file": pid, "reason": reason})
+        else:
+            kept.append(pid)
+    parsed, bad = set(pieces), set(bad)
+    no_file = sorted(k for k in rows if k not in parsed and k not in bad)
+    problems += [{"file": k, "reason": f"labelled in {lab.csv}, but there is no such MIDI file under data_root"}
+                 for k in no_file]
+    problems.sort(key=lambda e: e["file"])
+    return {"rows": rows, "columns": columns, "kept": kept, "unlabeled": unlabeled, "no_file": no_file,
+            "problems": problems, "source": source}
+
+
+def make_table(got: dict, lab) -> dict[str, np.ndarray]:
+    """The label table of :func:`collect`'s labelled pieces: piece, one column per task[, group]."""
+    import numpy as np
+
+    rows, columns, kept = got["rows"], got["columns"], got["kept"]
+    if not kept:
+        raise LabelError(
+            f"no piece has labels {columns} (source={got['source']}); check "
+            "dataset.labels (file names in the CSV must be paths relative to data_root)."
+        )
+    table = {"piece": np.array(kept, dtype=str)}
+    for c in columns:
+        table[c] = np.array([rows[p][c].strip() for p in kept], dtype=str)
+    if lab.group_column and got["source"] == "csv":
+        table["group"] = np.array([rows[p].get(lab.group_column) or p for p in kept], dtype=str)
+    return table
+
+
+def discovered(ds) -> dict:
+    """:func:`collect` over the discovered files, once per run (the pre-flight checks share it)."""
+    if "labels" not in ds.memo:
+        ds.memo["labels"] = collect(ds, ds.cfg.labels, list(ds.files), bad={f for f, _ in ds.rejected})
+    return ds.memo["labels"]

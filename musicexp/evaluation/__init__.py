@@ -1,0 +1,1 @@
+"""Evaluation: folds (outer, inner, repeats), models, metrics and statistics, modes."""

@@ -1,0 +1,5 @@
+"""MIDI2vec (Lisena et al., Semantic Web 13(3), 2022): graph, node2vec walks, word2vec, its block.
+
+Pure numpy functions (gensim for word2vec); see docs/midi2vec.md for the method and the
+conventions chosen here.
+"""

@@ -1,0 +1,186 @@
+"""Summary rows of results records, and the report of a sweep folder or a results file.
+
+A sweep job's own record (``musicexp_job.json`` in its Hydra folder) is written by the run
+itself (musicexp.engine.runner): its records, the settings it ran with, and which steps it
+computed or reused. The callback adds the job's number and status; this module only reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from musicexp.engine.runner import JOB_FILE
+from musicexp.tools.report.plots import HEATMAP_PNG, MODES_PNG, plot_heatmap, plot_modes
+
+log = logging.getLogger("musicexp")
+
+SUMMARY_CSV = "summary.csv"
+#: the SGT settings every row carries (the heatmap's axes and the usual search space)
+PARAMS = {"alpha": "steps.sgt.alpha", "max_dt_beats": "steps.sgt.max_dt_beats", "top_vocab": "steps.sgt.top_vocab"}
+
+
+def setting(rec: dict, key: str) -> Any:
+    """A setting of a record: its own column, else (records made before settings were recorded)
+    the command-line override it was made with, else None."""
+    if key in rec:
+        return rec[key]
+    for o in rec.get("overrides") or []:
+        if o.lstrip("+").split("=", 1)[0] == key:
+            v = o.split("=", 1)[1]
+            return None if v == "null" else v
+    return None
+
+
+def headline(rec: dict) -> tuple[Any, Any]:
+    """(mean, std) over folds of the overall macro-F1 (the single task's with one task)."""
+    if "overall_f1_mean" in rec:
+        return rec.get("overall_f1_mean"), rec.get("overall_f1_std")
+    return rec.get("f1_mean"), rec.get("f1_std")
+
+
+def record_row(rec: dict, step_status: dict | None = None) -> dict:
+    """One summary row for one results record."""
+    mean, std = headline(rec)
+    row: dict[str, Any] = {k: rec.get(k) for k in ("dataset_id", "experiment", "mode", "task", "model")}
+    row.update({k: setting(rec, key) for k, key in PARAMS.items()})
+    row["overrides"] = " ".join(rec.get("overrides") or [])
+    row.update(score=rec.get("score"), macro_f1_mean=mean, macro_f1_std=std,
+               baseline_f1=rec.get("overall_baseline_f1", rec.get("baseline_f1")))
+    for k, v in rec.items():
+        if k.endswith(("_mean", "_std")) and k not in row:
+            row[k] = v
+    status = step_status or rec.get("step_status") or {}
+    row["cache_hits"] = sum(1 for s in status.values() if s == "cached")
+    row["steps_computed"] = sum(1 for s in status.values() if s in ("ran", "forced"))
+    row["duration_s"] = rec.get("duration_s")
+    row["train_seconds"] = rec.get("train_seconds")
+    for step, s in status.items():
+        row[f"{step}_status"] = s
+    for step, h in (rec.get("step_hashes") or {}).items():
+        row[f"{step}_hash"] = str(h)[:10]
+    row.update({k: rec.get(k) for k in ("n_pieces", "n_splits", "seed", "run_id", "record_id", "started_at")})
+    return row
+
+
+def job_rows(job: dict) -> list[dict]:
+    """Summary rows of one sweep job (one per record; one row with the error if it failed)."""
+    head = {"job": job.get("job_num"), "job_status": job.get("status"), "overrides": " ".join(job.get("overrides", [])),
+            "job_seconds": job.get("job_seconds")}
+    if not job.get("records"):
+        settings = job.get("settings") or {}
+        return [{**head, **{k: settings.get(key) for k, key in PARAMS.items()},
+                 "error": job.get("error") or "no results record found for this job"}]
+    rows = []
+    for rec in job["records"]:
+        row = record_row(rec, job.get("step_status"))
+        row.update(head)  # the job's own overrides: the record may have been written by an earlier run
+        rows.append(row)
+    return rows
+
+
+def mark_swept(rows: list[dict]) -> list[dict]:
+    """Add ``swept``: each row's overrides that not every row shares (what the sweep varied)."""
+    sets = [set((r.get("overrides") or "").split()) for r in rows]
+    common = set.intersection(*sets) if sets else set()
+    for r in rows:
+        r["swept"] = " ".join(o for o in (r.get("overrides") or "").split() if o not in common)
+    return rows
+
+
+def write_rows_csv(rows: list[dict], path: Path) -> Path:
+    from musicexp.engine.results import write_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, path)  # the results log's CSV writer: union header, atomic replace
+    return path
+
+
+def load_jobs(sweep_dir: Path, token: str | None = None) -> list[dict]:
+    """The job files of a sweep folder, one per job number (the newest), sorted by job number.
+
+    With ``token``, only this multirun's files count (if it wrote any): a reused sweep folder
+    may still hold files of an earlier multirun with other jobs.
+    """
+    found = []
+    for p in sorted(sweep_dir.rglob(JOB_FILE)):
+        try:
+            found.append((p.stat().st_mtime, json.loads(p.read_text())))
+        except (OSError, json.JSONDecodeError):
+            log.warning("unreadable job file %s", p)
+    if token and any(j.get("token") == token for _, j in found):
+        found = [(t, j) for t, j in found if j.get("token") == token]
+    latest: dict[Any, dict] = {}
+    for _, j in sorted(found, key=lambda tj: tj[0]):
+        latest[j.get("job_num")] = j
+    return [latest[k] for k in sorted(latest, key=lambda x: (x is None, x))]
+
+
+def step_table(jobs: list[dict]) -> list[dict]:
+    """Per step: distinct artifacts used, and how many jobs computed / reused / skipped one."""
+    hashes: dict[str, set] = defaultdict(set)
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for j in jobs:
+        for step, h in (j.get("step_hashes") or {}).items():
+            hashes[step].add(h)
+            counts[step][(j.get("step_status") or {}).get(step, "unknown")] += 1
+    return [{"step": s, "artifacts": len(hashes[s]), "computed": counts[s]["ran"] + counts[s]["forced"],
+             "cached": counts[s]["cached"], "skipped": counts[s]["skipped"], "unknown": counts[s]["unknown"]}
+            for s in hashes]
+
+
+def format_step_table(table: list[dict]) -> str:
+    lines = [f"{'step':<8} {'artifacts':>9} {'computed':>9} {'cached':>7} {'skipped':>8}"]
+    for t in table:
+        lines.append(f"{t['step']:<8} {t['artifacts']:>9} {t['computed']:>9} {t['cached']:>7} {t['skipped']:>8}")
+    return "\n".join(lines)
+
+
+def _figures(rows: list[dict], out_dir: Path, modes_chart: bool) -> dict[str, Path]:
+    written = {"summary": write_rows_csv(rows, out_dir / SUMMARY_CSV)}
+    ok = [r for r in rows if r.get("macro_f1_mean") is not None]
+    heat = plot_heatmap(ok, out_dir / HEATMAP_PNG)
+    if heat:
+        written["heatmap"] = heat
+    if ok and modes_chart:
+        written["modes"] = plot_modes(ok, out_dir / MODES_PNG)
+    return written
+
+
+def sweep_report(sweep_dir: Path, token: str | None = None, out_dir: Path | None = None) -> dict[str, Path]:
+    """Write summary.csv (+ heatmap, + modes chart with several modes) for a sweep folder."""
+    jobs = load_jobs(sweep_dir, token)
+    if not jobs:
+        log.warning("sweep report: no %s under %s (did the jobs run musicexp?)", JOB_FILE, sweep_dir)
+        return {}
+    rows = mark_swept([r for j in jobs for r in job_rows(j)])
+    ok = [r for r in rows if r.get("macro_f1_mean") is not None]
+    written = _figures(rows, out_dir or sweep_dir, len({r.get("mode") for r in ok}) > 1)
+    failed = [j for j in jobs if j.get("status") != "COMPLETED"]
+    best = max(ok, key=lambda r: r["macro_f1_mean"], default=None)
+    lines = [f"sweep report: {len(jobs)} jobs ({len(jobs) - len(failed)} completed, {len(failed)} failed), "
+             f"{len(ok)} records", format_step_table(step_table(jobs))]
+    if best:
+        lines.append(f"best: job {best.get('job')} [{best.get('swept')}] {best.get('mode')} "
+                     f"macro-F1 {best['macro_f1_mean']:.3f} ± {best.get('macro_f1_std') or 0:.3f}")
+    lines.extend(f"  {k}: {v}" for k, v in written.items())
+    log.info("\n".join(lines))
+    return written
+
+
+def report_results(results: Path, out_dir: Path, dataset=None, experiment=None, mode=None,
+                   task=None) -> tuple[dict[str, Path], list[dict]]:
+    """summary.csv, heatmap (if alpha / top_vocab vary) and modes chart for a results file."""
+    from musicexp.engine.results import read_jsonl
+
+    recs = read_jsonl(results)
+    for key, want in (("dataset_id", dataset), ("experiment", experiment), ("mode", mode), ("task", task)):
+        if want:
+            recs = [r for r in recs if str(r.get(key)) in set(want)]
+    rows = mark_swept([record_row(r) for r in recs])
+    if not rows:
+        return {}, rows
+    return _figures(rows, out_dir, True), rows
