@@ -76,11 +76,13 @@ def make_dataset(root: Path, per_class: int = 8, seed: int = 0, groups: bool = F
 
 def tiny_overrides(data: Path, work: Path, *extra: str) -> list[str]:
     """Overrides that point musicexp at a test dataset and keep every output under ``work``."""
+    own = {e.split("=", 1)[0] for e in extra}
     return [
         "dataset=data_100",
         "dataset.id=tiny",
         f"dataset.data_root={data}",
         "dataset.build=null",
+        *([] if "dataset.neutralize" in own else ["dataset.neutralize=[]"]),  # (data_100's is for its corpus)
         "dataset.labels.group_column=null",
         f"paths.artifacts_root={work / 'artifacts'}",
         f"paths.results_jsonl={work / 'results' / 'results.jsonl'}",

@@ -28,7 +28,7 @@ CASES = {
     "unknown token_mode": (["steps.sgt.token_mode=chords"],
                            ["steps.sgt.token_mode", "expected one of [pitch_class, prog_pitch, pitch, interval]"]),
     "unknown mode": (["steps.train.modes=[foo]"],
-                     ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, early_fusion, late_fusion"]),
+                     ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, meta_only, early_fusion, late_fusion"]),
     "unknown on_error": (["dataset.on_error=ignore"], ["dataset.on_error", "expected one of [skip, raise]"]),
     "n_splits > every class": (["steps.train.n_splits=6"], ["steps.train.n_splits=6", "allowed: at most 4"]),
     "n_splits > smallest class (min_class_count lowered)": (
@@ -100,10 +100,11 @@ def test_rare_classes_are_dropped_with_a_warning_and_counted(compose, tmp_path, 
         r = run(compose(tiny_overrides(data, tmp_path)))
     (rec,) = r.records
     warning = " ".join(m for m in caplog.messages if "min_class_count" in m)
-    assert "composer: delta (2), epsilon (1)" in warning and "18 of 21 pieces kept" in warning
+    assert "composer: delta (2 pieces), epsilon (1 pieces)" in warning and "18 of 21 pieces kept" in warning
     assert rec["n_pieces"] == 18 and rec["n_pieces_labelled"] == 21
-    assert rec["n_pieces_composer"] == 18 and rec["n_pieces_era"] == 21  # what each task kept on its own
-    assert rec["dropped_classes"] == {"composer": {"delta": 2, "epsilon": 1}, "era": {}}
+    assert rec["n_pieces_composer"] == rec["n_pieces_era"] == 18  # the pieces each task was scored on
+    assert rec["dropped_classes"] == {"composer": {"delta": {"groups": 2, "pieces": 2},
+                                                   "epsilon": {"groups": 1, "pieces": 1}}, "era": {}}
     assert rec["min_class_count"] == 3 and rec["stratified_on"] == "composer+era"  # joint stratification
     assert rec["composer_n_classes"] == 3
 
@@ -113,7 +114,7 @@ def test_min_class_count_is_its_own_key(compose, tmp_path):
     r = run(compose(tiny_overrides(data, tmp_path, "steps.train.n_splits=2", "steps.train.min_class_count=2",
                                    "steps.train.task=composer")))
     (rec,) = r.records
-    assert rec["dropped_classes"] == {"composer": {"epsilon": 1}} and rec["n_pieces"] == 20
+    assert rec["dropped_classes"] == {"composer": {"epsilon": {"groups": 1, "pieces": 1}}} and rec["n_pieces"] == 20
     assert rec["tasks"] == ["composer"] and rec["stratified_on"] == "composer" and rec["n_pieces_composer"] == 20
 
 

@@ -303,7 +303,7 @@ def test_time_signature_shared_by_two_measures_is_copied():
 
 # --------------------------------------------------------------------------- manifests
 
-@pytest.mark.parametrize("name, rows", [("default", 590), ("subset100", 100)])
+@pytest.mark.parametrize("name, rows", [("default", 564), ("subset100", 100)])
 def test_packaged_manifests_point_at_installed_scores(name, rows):
     entries = corpus.read_manifest(name)
     assert len(entries) == rows
@@ -319,3 +319,25 @@ def test_subset100_builds_completely_with_program_0(tmp_path):
     assert len(record["files"]) == 100
     for name in record["files"]:
         assert _programs(out / name) == {0}, name
+
+
+def test_a_new_version_of_the_manifest_updates_the_folder(built_copy, tmp_path, caplog):
+    """Rows removed, relabelled and added: the removed file goes, the kept ones are not
+    converted again, the new one is, and labels.csv follows the new manifest."""
+    manifest, out = built_copy
+    lines = TINY.splitlines()
+    v2 = "\n".join([l for l in lines if not l.startswith("bach__bwv281")]
+                   + ["bach__bwv1.6,bach/bwv1.6.mxl,bach,J.S. Bach,baroque,bach,bwv1"]).replace(
+        "trecento,Fava\n", "trecento,Fava_Dicant\n") + "\n"
+    new = _write_manifest(tmp_path / "v2", v2, name=manifest.name)  # the same manifest, a new version
+    before = _mtimes(out)
+    caplog.set_level(logging.WARNING, logger="musicexp.data.corpus")
+    assert not corpus.is_built(out, new, 0)
+    corpus.build_dataset(new, out, n_jobs=1, progress=False)
+    after = _mtimes(out)
+    assert "bach__bwv281.mid" not in after and "bach__bwv1.6.mid" in after
+    assert {k: v for k, v in after.items() if k in before} == {k: v for k, v in before.items() if k in after}
+    assert "manifest 'tiny' changed; updating the folder (1 file(s) removed" in caplog.text
+    labels = list(csv.DictReader(open(out / "labels.csv")))
+    assert {r["file"]: r["group"] for r in labels}["trecento__Fava_Dicant_nunc_iudei.mid"] == "Fava_Dicant"
+    assert corpus.is_built(out, new, 0) and not corpus.is_built(out, manifest, 0)

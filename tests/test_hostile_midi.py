@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -149,10 +148,9 @@ def test_zero_and_negative_durations_never_go_below_zero(tmp_path):
     assert (cols["duration"] >= 0).all() and (cols["duration_s"] >= 0).all()
 
 
-def test_tempo_storm_and_200k_notes_parse_quickly(tmp_path):
+def test_tempo_storm_and_200k_notes_parse(tmp_path):
+    """(Their speed is a benchmark row, not a test: `make bench`.)"""
     cols = read_notes(write_tempo_storm(tmp_path / "storm.mid"))["columns"]
     assert np.all(np.diff(cols["onset_s"]) >= 0) and np.isfinite(cols["onset_s"]).all()
-    path = write_big(tmp_path / "big.mid")
-    t = time.perf_counter()
-    big = read_notes(path)
-    assert len(big["columns"]["pitch"]) == N_BIG and time.perf_counter() - t < 5
+    big = read_notes(write_big(tmp_path / "big.mid"))
+    assert len(big["columns"]["pitch"]) == N_BIG

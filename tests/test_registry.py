@@ -63,13 +63,14 @@ def test_a_registered_step_and_block_run_as_their_own_mode_and_fused(toy, compos
     r = run(cfg)
     assert [rec["mode"] for rec in r.records] == ["toy_only", "sgt_only", "early:sgt+toy", "late:toy+sgt"]
     assert r.status() == dict(notes="ran", labels="ran", sgt="ran", toy="ran", train="ran")
-    assert r.steps["train"].artifact.meta["upstream"] == {"labels": r.steps["labels"].hash,
-                                                          "sgt": r.steps["sgt"].hash, "toy": r.steps["toy"].hash}
+    assert r.steps["train"].artifact.meta["upstream"] == {
+        "labels": r.steps["labels"].hash, "sgt": r.steps["sgt"].hash, "toy": r.steps["toy"].hash,
+        "notes": r.steps["notes"].hash}  # (notes: the metadata-only control's block)
     assert r.steps["train"].artifact.meta["params"]["toy"] == {"power": 1}  # its train-time option
     toy_only, sgt_only, early, late = r.records
     # a real model on the toy features (transposed scales: above the majority class, not perfect)
-    assert toy_only["composer_baseline_f1"] < toy_only["composer_f1_mean"] < 1
-    folds = r.steps["train"].artifact["metrics"]["early:sgt+toy"]["folds"]
+    assert toy_only["composer_baseline_f1"] < toy_only["composer_f1"] < 1
+    folds = r.steps["train"].artifact["metrics"]["modes"]["early:sgt+toy"]["folds"]
     assert all(f["early:sgt+toy_inputs"] == f["sgt_inputs"] + 12 for f in folds)  # both blocks, side by side
     assert all(0 <= late[f"{k}_w_toy_mean"] <= 1 and late[f"{k}_w_toy_mean"] + late[f"{k}_w_sgt_mean"] == 1
                for k in ("composer", "era"))
@@ -131,4 +132,4 @@ def test_a_plugin_module_adds_a_step_to_the_console_command(tiny_data, tmp_path)
     '''))
     env = {"MUSICEXP_PLUGINS": "pcs_plugin", "PYTHONPATH": str(plugin.parent)}
     proc = run_cli(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[pcs_only]"), tmp_path, env=env)
-    assert "pcs      ran" in proc.stdout and "| pcs_only | task=both" in proc.stdout
+    assert "pcs      ran" in proc.stdout and "  pcs_only  " in proc.stdout

@@ -289,3 +289,35 @@ def test_multirun_builds_the_embedded_dataset_once_before_the_jobs(compose, monk
     monkeypatch.setattr(dataset, "open_dataset", lambda c, root, progress=True: calls.append(root))
     callback.SweepReport().on_multirun_start(cfg)
     assert len(calls) == expect
+
+
+def test_a_sweep_chooses_by_cv_and_confirms_on_a_part_no_cv_saw(tmp_path):
+    """Every job keeps the same held-out works out of its CV; the report names the job the CV
+    score chose and that job's score on the held-out part; jobs inside its interval are marked."""
+    data = make_dataset(tmp_path / "midi", per_class=12, groups=True)
+    sweep = tmp_path / "sweep"
+    proc = multirun(tmp_path, data, sweep, "dataset.labels.group_column=group", "steps.sgt.top_vocab=12",
+                    "steps.train.holdout=0.34", "steps.sgt.alpha=0.3,0.8,2.0")
+    records = jsonl_lines(tmp_path / "results" / "results.jsonl")
+    assert len(records) == 3
+    held = set()
+    for art in artifacts_per_step(tmp_path)["train"]:
+        folder = tmp_path / "artifacts" / "tiny" / "train" / art["hash"]
+        import numpy as np
+
+        with np.load(folder / "predictions.npz") as z:
+            cv_pieces, ho_pieces = set(z["piece"].tolist()), set(z["holdout_piece"].tolist())
+        assert ho_pieces and not cv_pieces & ho_pieces  # no CV of the sweep saw them
+        held.add(frozenset(ho_pieces))
+    assert len(held) == 1  # one held-out part for every job
+    chosen = max(records, key=lambda r: r["score"])
+    out = proc.stdout + proc.stderr
+    assert (f"chosen by the CV score (tiny, task=both): job" in out
+            and f"confirmed on the held-out part no CV saw: {chosen['holdout_score']:.3f}" in out)
+    rows = {r["record_id"]: r for r in csv_rows(sweep / "summary.csv")}
+    assert rows[chosen["record_id"]]["chosen"] == "True"
+    for rec in records:
+        if rec is not chosen:
+            inside = rec["score"] >= chosen["score_low"]
+            assert rows[rec["record_id"]]["inside_best_interval"] == str(inside)
+    assert_png(sweep / "heatmap_f1_alpha_top_vocab.png")

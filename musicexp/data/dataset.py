@@ -33,6 +33,11 @@ class LabelSource(str, Enum):
     regex = "regex"  # named groups of a regex over the file name
 
 
+class Duplicates(str, Enum):
+    group = "group"  # near-duplicate pieces (same melody) share one group: never on both sides of a split
+    off = "off"
+
+
 @dataclass
 class LabelsConf:
     source: LabelSource = param(LabelSource.csv, doc="csv | folder | regex")
@@ -42,6 +47,7 @@ class LabelsConf:
     group_column: Optional[str] = param(None, doc="pieces of one group never straddle a CV split")
     pattern: Optional[str] = param(None, doc="source=regex: named groups over the file name become columns")
     folder_column: str = param("label", doc="source=folder: name of the column the sub-folder fills")
+    duplicates: Duplicates = param(Duplicates.group, doc="group: near-duplicates (same melody) share a group | off")
 
     @staticmethod
     def problems(node) -> list[str]:
@@ -69,13 +75,21 @@ class DatasetConf:
     on_error: OnError = param(OnError["skip"], hash=UNHASHED,
                               doc="skip: bad files and unlabeled pieces are listed; raise: stop at the first")
     fingerprint: Fingerprint = param(Fingerprint.stat, doc="stat (names, sizes, mtimes) | content (sha256)")
+    neutralize: List[str] = param(factory=list, doc="edition metadata replaced by constants when the notes are read: "
+                                                    "velocity, tempo, time_signature, key_signature")
     labels: LabelsConf = field(default_factory=LabelsConf)
 
     @staticmethod
     def problems(node) -> list[str]:
+        from musicexp.data.notes import NEUTRAL
+
+        out = []
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", str(node.id)):
-            return [f"id={node.id!r} is not allowed: letters, digits and _ . + - (it names the folder artifacts/<id>/)"]
-        return []
+            out.append(f"id={node.id!r} is not allowed: letters, digits and _ . + - (it names the folder artifacts/<id>/)")
+        bad = [x for x in node.neutralize if x not in NEUTRAL]
+        if bad:
+            out.append(f"neutralize={list(node.neutralize)!r} is not allowed: {bad} not in {list(NEUTRAL)}")
+        return out
 
 
 class DatasetError(UserError):
@@ -112,6 +126,8 @@ class Dataset:
         }
         if self.rejected:  # only when there are any: other datasets keep their hashes
             ident["rejected"] = [list(r) for r in self.rejected]
+        if self.cfg.neutralize:
+            ident["neutralize"] = sorted(self.cfg.neutralize)
         return ident
 
     def labels_identity(self) -> dict:

@@ -154,3 +154,30 @@ def discovered(ds) -> dict:
     if "labels" not in ds.memo:
         ds.memo["labels"] = collect(ds, ds.cfg.labels, list(ds.files), bad={f for f, _ in ds.rejected})
     return ds.memo["labels"]
+
+
+def merge_duplicate_groups(table: dict, sets: list[list[str]]) -> tuple[dict, list[list[str]]]:
+    """The label table with each set of near-duplicate pieces in one group (their groups merged;
+    a table without groups gets one, each piece its own group but for the sets). Returns the
+    table and the sets restricted to its pieces (two pieces or more)."""
+    import numpy as np
+
+    pieces = [str(p) for p in table["piece"]]
+    pos = {p: i for i, p in enumerate(pieces)}
+    sets = [[p for p in s if p in pos] for s in sets]
+    sets = [s for s in sets if len(s) > 1]
+    if not sets:
+        return table, []
+    group = [str(g) for g in table["group"]] if "group" in table else list(pieces)
+    parent: dict[str, str] = {}
+
+    def root(g: str) -> str:
+        while parent.get(g, g) != g:
+            g = parent[g]
+        return g
+
+    for s in sets:
+        rs = sorted({root(group[pos[p]]) for p in s})
+        for r in rs[1:]:
+            parent[r] = rs[0]
+    return {**table, "group": np.array([root(g) for g in group], dtype=str)}, sets

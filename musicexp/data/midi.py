@@ -83,9 +83,15 @@ def read_notes(path: str | Path) -> dict:
     cols["onset_s"] = on_s
     cols["duration_s"] = off_s - on_s
     ts = score.time_signatures.numpy()
+    ks = score.key_signatures.numpy()
+    bpm = [round(6e7 / m, 3) for m in tempos["mspq"] if m > 0]
     return {
         "columns": {k: cols[k].astype(t, copy=False) for k, t in COLUMNS.items()},
         "tpq": tpq,
-        "tempo_bpm": next((round(6e7 / m, 3) for m in tempos["mspq"] if m > 0), 120.0),
+        "tempo_bpm": bpm[0] if bpm else 120.0,
+        "tempo_changes": max(len(bpm) - 1, 0),
+        "tempo_range_bpm": [min(bpm), max(bpm)] if bpm else [120.0, 120.0],
         "time_signatures": sorted({f"{n}/{d}" for n, d in zip(ts["numerator"], ts["denominator"])}),
+        # sharps (> 0) or flats (< 0), and major (0) / minor (1)
+        "key_signatures": sorted({f"{int(k)}:{int(m)}" for k, m in zip(ks["key"], ks["tonality"])}),
     }

@@ -129,12 +129,38 @@ def parse_all(paths: list[str], n_jobs: int, progress: bool):
     return out
 
 
+#: what ``dataset.neutralize`` can take out of the note table (edition / encoder metadata)
+NEUTRAL = ("velocity", "tempo", "time_signature", "key_signature")
+NEUTRAL_VELOCITY, NEUTRAL_BPM = 64, 120.0
+
+
+def neutralize(res: dict, what: tuple[str, ...]) -> dict:
+    """One parsed file with the chosen metadata replaced by constants: every velocity 64; the
+    tempo map one constant 120 bpm (seconds recomputed from beats, so nothing in seconds keeps
+    the edition's tempo); no time or key signatures."""
+    cols, out = dict(res["columns"]), dict(res)
+    if "velocity" in what:
+        cols["velocity"] = cols["velocity"].copy()
+        cols["velocity"][:] = NEUTRAL_VELOCITY
+    if "tempo" in what:
+        cols["onset_s"] = cols["onset"] * (60.0 / NEUTRAL_BPM)
+        cols["duration_s"] = cols["duration"] * (60.0 / NEUTRAL_BPM)
+        out.update(tempo_bpm=NEUTRAL_BPM, tempo_changes=0, tempo_range_bpm=[NEUTRAL_BPM, NEUTRAL_BPM])
+    if "time_signature" in what:
+        out["time_signatures"] = []
+    if "key_signature" in what:
+        out["key_signatures"] = []
+    out["columns"] = cols
+    return out
+
+
 def note_table(ds, n_jobs: int, progress: bool) -> tuple[dict, dict]:
     """Every file of the dataset parsed into one columnar note table (the `notes` artifact).
 
     Outputs: ``notes`` (COLUMNS + ``offsets``: piece k is rows offsets[k]:offsets[k+1]),
-    ``pieces`` (id, n_notes, tpq, tempo_bpm, time_signatures) and ``errors`` (every file that
-    could not be used, with its reason). Returns (outputs, summary).
+    ``pieces`` (id, n_notes, tpq, tempo facts, time and key signatures) and ``errors`` (every
+    file that could not be used, with its reason); ``dataset.neutralize`` replaces the chosen
+    metadata by constants (:func:`neutralize`). Returns (outputs, summary).
     """
     import numpy as np
 
@@ -142,22 +168,19 @@ def note_table(ds, n_jobs: int, progress: bool) -> tuple[dict, dict]:
 
     paths = [str(ds.path(f)) for f in ds.files]
     results = parse_all(paths, min(n_jobs, os.cpu_count() or 1), progress)
+    what = tuple(ds.cfg.neutralize)
     pieces, tables = [], []
     errors = [{"file": rel, "reason": reason} for rel, reason in ds.rejected]
     for rel, (res, err) in zip(ds.files, results):
         if err is not None:
             errors.append({"file": rel, "reason": err})
             continue
+        if what:
+            res = neutralize(res, what)
         tables.append(res["columns"])
-        pieces.append(
-            {
-                "id": rel,
-                "n_notes": int(len(res["columns"]["pitch"])),
-                "tpq": res["tpq"],
-                "tempo_bpm": res["tempo_bpm"],
-                "time_signatures": res["time_signatures"],
-            }
-        )
+        pieces.append({"id": rel, "n_notes": int(len(res["columns"]["pitch"])),
+                       **{k: res[k] for k in ("tpq", "tempo_bpm", "tempo_changes", "tempo_range_bpm",
+                                              "time_signatures", "key_signatures")}})
     if not pieces:
         raise BadFileError(
             f"none of the {len(ds.files)} files under {ds.root} could be parsed "
@@ -169,4 +192,6 @@ def note_table(ds, n_jobs: int, progress: bool) -> tuple[dict, dict]:
     notes["offsets"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     outputs = {"notes": notes, "pieces": pieces, "errors": errors}
     summary = {"pieces": len(pieces), "notes": int(counts.sum()), "bad_files": len(errors)}
+    if what:
+        summary["neutralized"] = ",".join(what)
     return outputs, summary

@@ -1,136 +1,203 @@
-"""Cross-validation of the configured modes: per-fold metrics, pooled test-fold predictions,
-confusion matrices, classification reports and the results records.
+"""Cross-validation of the configured modes: repeated outer folds, a held-out part, a chance
+control; the out-of-fold predictions and per-fold scores that :mod:`.records` summarises.
 
 Per fold, every data-fitted transform (a block's vocabulary, the scaler, PCA, a late-fusion
 weight) is fitted on the inner training part only; the inner validation part drives early
 stopping and the fusion weights; the test fold is only predicted. The majority class of the
-training fold is scored beside every result.
+training fold is predicted beside every mode (the majority baseline).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from musicexp.evaluation import metrics
-from musicexp.evaluation.folds import inner_split, make_folds, plan, strata_for
-from musicexp.evaluation.modes import combine, late_weights, parse
+from musicexp.evaluation.folds import inner_split, outer_folds, plan, strata_for
+from musicexp.engine.registry import Params
+from musicexp.evaluation.modes import Mode, combine, control, late_weights, parse
 from musicexp.evaluation.prep import for_block
 from musicexp.features import blocks as block_registry
 
 log = logging.getLogger("musicexp")
 
 
-def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0) -> tuple[dict, dict]:
-    """The train step's outputs and summary for ``inputs`` (labels + the blocks' artifacts)."""
+@dataclass
+class Study:
+    """Everything one train step computed, for :mod:`.records` and the artifact."""
+
+    modes: list[Mode]
+    tasks: list[str]
+    classes: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]  # class index per CV piece
+    groups: np.ndarray | None  # of the CV pieces (None: pieces are independent)
+    pieces: list[str]  # CV pieces
+    folds: list[tuple[int, np.ndarray, np.ndarray]]  # (repeat, train, test) positions in `pieces`
+    proba: list[dict]  # per repeat: mode -> task -> (n, classes) out-of-fold probabilities
+    fold_scores: dict  # mode -> task -> [{"acc", "f1"} per fold]
+    baseline: list[dict]  # per repeat: task -> out-of-fold majority-class predictions
+    fold_info: dict  # mode -> [per-fold facts: sizes, epochs, fusion weights]
+    holdout: dict = field(default_factory=dict)  # pieces, y, groups, proba: mode -> task -> probabilities
+    null: dict = field(default_factory=dict)  # mode -> headline scores under shuffled labels
+    control: dict = field(default_factory=dict)  # proba (per repeat: task -> probabilities), fold_scores
+    plan: dict = field(default_factory=dict)
+
+
+class Folds:
+    """The feature matrices of the folds, built once and reused (e.g. by the chance control)."""
+
+    def __init__(self, inputs: Mapping[str, Any], modes: list[Mode], pieces: list[str], params):
+        used = {b for m in modes for b in m.blocks}
+        self.blocks = {b.name: (b, b.cls()(inputs[b.step], pieces, params.get(b.step, {})))
+                       for b in block_registry.blocks() if b.name in used}
+        self.modes, self.params = modes, params
+
+    def matrices(self, tr: np.ndarray, va: np.ndarray, te: np.ndarray) -> dict[str, list[np.ndarray]]:
+        """model name -> [X_tr, X_va, X_te], every transform fitted on the rows ``tr``."""
+        mats = {}
+        for name, (spec, block) in self.blocks.items():
+            X = block.matrix(tr)
+            mats[name] = for_block(spec.prep, self.params, self.params.seed).fit_transform(X[tr], X[va], X[te])
+        for mode in self.modes:
+            if mode.kind == "early":
+                mats[mode.models()[0]] = [np.hstack(parts) for parts in zip(*(mats[b] for b in mode.blocks))]
+        return mats
+
+
+def fit_modes(modes: list[Mode], mats: dict, y_tr: dict, y_va: dict, n_classes: dict, params, seed: int,
+              verbose: int) -> tuple[dict, dict]:
+    """Fit every model the modes need; per mode and task the test rows' probabilities, and facts."""
     from musicexp.evaluation.models import MODELS
 
+    fit_predict = MODELS[params.model]
+    out, info = {}, {}
+    for name in dict.fromkeys(x for m in modes for x in m.models()):
+        X_tr, X_va, X_te = mats[name]
+        (p_va, p_te), fit_info = fit_predict(X_tr, y_tr, X_va, y_va, n_classes, [X_va, X_te], params, seed,
+                                             params.deterministic_tf, verbose)
+        out[name] = (p_va, p_te)
+        info[f"{name}_inputs"] = int(X_tr.shape[1])
+        info.update({f"{name}_{k}": v for k, v in fit_info.items()})
+    probs: dict[str, dict] = {}
+    per_mode = {}
+    for mode in modes:
+        mi, probs[mode.name] = {}, {}
+        for k in n_classes:
+            if mode.kind == "late":
+                w = late_weights([out[b][0][k] for b in mode.blocks], y_va[k])
+                probs[mode.name][k] = combine(w, [out[b][1][k] for b in mode.blocks])
+                mi.update({f"w_{b}_{k}": float(wb) for b, wb in zip(mode.blocks, w)})
+            else:
+                probs[mode.name][k] = out[mode.models()[0]][1][k]
+        per_mode[mode.name] = {**info, **mi}
+    return probs, per_mode
+
+
+def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0) -> Study:
+    """Repeated CV of the configured modes on the labelled pieces (see the module docstring)."""
     modes = [parse(m) for m in params.modes]
     lab_all = inputs["labels"]["labels"]
     pl = plan(lab_all, inputs["labels"]["report"]["columns"], params)
     tasks, dropped = pl["tasks"], pl["dropped"]
     if any(dropped.values()):
         log.warning(
-            "steps.train.min_class_count=%d: dropped classes with fewer pieces (%s); %d of %d pieces kept",
-            pl["min_count"], "; ".join(f"{k}: " + ", ".join(f"{c} ({n})" for c, n in d.items())
-                                       for k, d in dropped.items() if d),
-            int(pl["keep"].sum()), len(pl["keep"]))
-    lab = {k: v[pl["keep"]] for k, v in lab_all.items()}
-    pieces = [str(p) for p in lab["piece"]]
-    classes = {k: np.unique(lab[k]) for k in tasks}
-    y = {k: np.searchsorted(classes[k], lab[k]) for k in tasks}
-    groups = lab["group"] if (params.grouped and "group" in lab) else None
-    strat_name, strat_y, splits = make_folds(strata_for(lab, tasks), groups, params.n_splits, params.seed)
-
-    used = {b for m in modes for b in m.blocks}
-    blocks = {b.name: (b, b.cls()(inputs[b.step], pieces, params.get(b.step, {})))
-              for b in block_registry.blocks() if b.name in used}
-    models = list(dict.fromkeys(x for m in modes for x in m.models()))
-    fit_predict = MODELS[params.model]
+            "steps.train.min_class_count=%d: dropped classes with fewer %s (%s); %d of %d pieces kept",
+            pl["min_count"], pl["unit"],
+            "; ".join(f"{k}: " + ", ".join(f"{c} ({d['groups']} groups, {d['pieces']} pieces)" if pl["unit"] == "groups"
+                                           else f"{c} ({d['pieces']} pieces)" for c, d in dd.items())
+                      for k, dd in dropped.items() if dd),
+            int((pl["cv"] | pl["holdout"]).sum()), len(pl["cv"]))
+    use = pl["cv"] | pl["holdout"]
+    pieces_all = [str(p) for p in lab_all["piece"][use]]
+    cv_pos, ho_pos = np.flatnonzero(pl["cv"][use]), np.flatnonzero(pl["holdout"][use])
+    classes = {k: np.unique(lab_all[k][pl["cv"]]) for k in tasks}
+    y_all = {k: np.searchsorted(classes[k], lab_all[k][use]) for k in tasks}
     n_classes = {k: len(classes[k]) for k in tasks}
+    groups_all = lab_all["group"][use] if pl["groups"] is not None else None
+    ctrl = control() if params.metadata_control else None
+    folds = Folds(inputs, modes + ([ctrl] if ctrl else []), pieces_all, params)
+    ctrl_params = Params({**params.plain(), "model": "logreg"}, "steps.train (metadata control)")
+
+    y = {k: v[cv_pos] for k, v in y_all.items()}
+    groups = pl["groups"]
+    splits = outer_folds(pl["strat_y"], groups, params.n_splits, params.seed, params.repeats)
     names = [m.name for m in modes]
-    proba = {m: {k: np.zeros((len(pieces), n_classes[k])) for k in tasks} for m in names}
+    proba = [{m: {k: np.zeros((len(cv_pos), n_classes[k])) for k in tasks} for m in names}
+             for _ in range(params.repeats)]
+    baseline = [{k: np.zeros(len(cv_pos), dtype=np.int64) for k in tasks} for _ in range(params.repeats)]
     scores = {m: {k: [] for k in tasks} for m in names}
-    base_scores = {k: [] for k in tasks}
     fold_info = {m: [] for m in names}
-    fold_of = np.full(len(pieces), -1)
-    for f, (tr_out, te) in enumerate(splits):
-        fold_of[te] = f
-        tr, va = inner_split(tr_out, strat_y, groups, params.val_size, params.seed + f)
-        mats = {}  # every transform below is fitted on the inner training rows `tr` only
-        for name, (spec, block) in blocks.items():
-            X = block.matrix(tr)
-            mats[name] = for_block(spec.prep, params, params.seed).fit_transform(X[tr], X[va], X[te])
-        for mode in modes:
-            if mode.kind == "early":
-                mats[mode.models()[0]] = [np.hstack(parts) for parts in zip(*(mats[b] for b in mode.blocks))]
-        out, info = {}, {"fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te)}
-        for name in models:
-            X_tr, X_va, X_te = mats[name]
-            (p_va, p_te), fit_info = fit_predict(
-                X_tr, {k: y[k][tr] for k in tasks}, X_va, {k: y[k][va] for k in tasks},
-                n_classes, [X_va, X_te], params, params.seed + f, params.deterministic_tf, verbose,
-            )
-            out[name] = (p_va, p_te)
-            info[f"{name}_inputs"] = int(X_tr.shape[1])
-            info.update({f"{name}_{k}": v for k, v in fit_info.items()})
-        for k in tasks:
-            majority = np.bincount(y[k][tr_out], minlength=n_classes[k]).argmax()
-            base_scores[k].append(metrics.scores(y[k][te], np.full(len(te), majority)))
-        for mode in modes:
-            mi = dict(info)
+    ctrl_proba = [{k: np.zeros((len(cv_pos), n_classes[k])) for k in tasks} for _ in range(params.repeats)]
+    ctrl_scores = {k: [] for k in tasks}
+    stored = []  # the chance control refits on the same matrices (repeat 0)
+    for f, (r, tr_out, te) in enumerate(splits):
+        seed = params.seed + f  # the models' seed (fold f of all repeats)
+        tr, va = inner_split(tr_out, [y[k] for k in tasks], groups, params.val_size, seed)
+        mats = folds.matrices(cv_pos[tr], cv_pos[va], cv_pos[te])
+        probs, info = fit_modes(modes, mats, {k: y[k][tr] for k in tasks}, {k: y[k][va] for k in tasks},
+                                n_classes, params, seed, verbose)
+        if ctrl is not None:  # logistic regression on the metadata, same rows, every task
+            cp, _ = fit_modes([ctrl], mats, {k: y[k][tr] for k in tasks}, {k: y[k][va] for k in tasks}, n_classes,
+                              ctrl_params, seed, verbose)
             for k in tasks:
-                if mode.kind == "late":
-                    w = late_weights([out[b][0][k] for b in mode.blocks], y[k][va])
-                    p = combine(w, [out[b][1][k] for b in mode.blocks])
-                    mi.update({f"w_{b}_{k}": float(wb) for b, wb in zip(mode.blocks, w)})
-                else:
-                    p = out[mode.models()[0]][1][k]
-                proba[mode.name][k][te] = p
-                scores[mode.name][k].append(metrics.scores(y[k][te], p.argmax(1)))
-            fold_info[mode.name].append(mi)
-
-    metrics_out, preds, confusion, records, reports = {}, {}, {}, [], {}
-    base = {k: metrics.summarise(base_scores[k]) for k in tasks}
-    for mode in modes:
-        m = mode.name
-        metrics_out[m] = {"folds": fold_info[m]}
-        rec = {"mode": m, "task": params.task, "tasks": tasks, "n_pieces": len(pieces), "n_splits": params.n_splits,
-               "stratified_on": strat_name, "grouped": groups is not None, "model": params.model,
-               "n_pieces_labelled": len(pl["keep"]), "min_class_count": pl["min_count"],
-               **{f"n_pieces_{k}": pl["own"][k] for k in tasks}, "dropped_classes": dropped}
+                ctrl_proba[r][k][te] = cp[ctrl.name][k]
+                ctrl_scores[k].append(metrics.fold_scores(y[k][te], cp[ctrl.name][k].argmax(1)))
         for k in tasks:
-            summ = metrics.summarise(scores[m][k])
-            metrics_out[m][k] = {"per_fold": scores[m][k], **summ,
-                                 "baseline_acc_mean": base[k]["acc_mean"], "baseline_f1_mean": base[k]["f1_mean"]}
-            prefix = f"{k}_" if len(tasks) > 1 else ""
-            rec.update({f"{prefix}{key}": v for key, v in summ.items()})
-            rec[f"{prefix}baseline_acc"], rec[f"{prefix}baseline_f1"] = base[k]["acc_mean"], base[k]["f1_mean"]
-            rec[f"{prefix}n_classes"] = n_classes[k]
-            pred = proba[m][k].argmax(1)
-            preds[f"{m}__{k}__proba"] = proba[m][k]
-            confusion[f"{m}/{k}"] = metrics.confusion(y[k], pred, classes[k])
-            reports[f"{m}/{k}"] = metrics.report(y[k], pred, classes[k])
-        if len(tasks) > 1:
-            def per_fold(sc):
-                return [{q: float(np.mean([sc[k][f][q] for k in tasks])) for q in ("acc", "f1")}
-                        for f in range(len(splits))]
-
-            summ, bsum = metrics.summarise(per_fold(scores[m])), metrics.summarise(per_fold(base_scores))
-            rec.update({f"overall_{key}": v for key, v in summ.items()})
-            rec["overall_baseline_acc"], rec["overall_baseline_f1"] = bsum["acc_mean"], bsum["f1_mean"]
-        if mode.kind == "late":
+            baseline[r][k][te] = np.bincount(y[k][tr_out], minlength=n_classes[k]).argmax()
+        for m in names:
             for k in tasks:
-                for b in mode.blocks:
-                    rec[f"{k}_w_{b}_mean"] = float(np.mean([fi[f"w_{b}_{k}"] for fi in fold_info[m]]))
-        rec["score"] = rec["overall_f1_mean"] if len(tasks) > 1 else rec["f1_mean"]
-        records.append(rec)
-    preds["fold"] = fold_of
-    preds["piece"] = np.array(pieces, dtype=str)
-    outputs = {"records": records, "metrics": metrics_out, "predictions": preds, "confusion": confusion,
-               "reports": reports}
-    summary = {"score": records[0]["score"], "pieces": len(pieces),
-               "dropped_classes": sum(len(d) for d in dropped.values()), "modes": names}
-    return outputs, summary
+                proba[r][m][k][te] = probs[m][k]
+                scores[m][k].append(metrics.fold_scores(y[k][te], probs[m][k].argmax(1)))
+            fold_info[m].append({"repeat": r, "fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
+                                 "n_train_outer": len(tr_out), **info[m]})
+        if params.permutations and r == 0:
+            stored.append((tr, va, te, mats, seed))
+
+    study = Study(modes, tasks, classes, y, groups, [pieces_all[i] for i in cv_pos], splits, proba, scores,
+                  baseline, fold_info, plan={**pl, "n_labelled": len(pl["cv"])},
+                  control={"proba": ctrl_proba, "fold_scores": ctrl_scores} if ctrl is not None else {})
+    if len(ho_pos):
+        study.holdout = _holdout(folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_classes, params, verbose)
+        study.holdout["pieces"] = [pieces_all[i] for i in ho_pos]
+    if params.permutations:
+        study.null = _chance(stored, modes, tasks, y, groups, n_classes, params, verbose)
+    return study
+
+
+def _holdout(folds: Folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_classes, params, verbose) -> dict:
+    """Every mode fitted on all CV pieces (inner split for early stopping and fusion weights),
+    predicted once on the held-out part."""
+    y_cv = [y_all[k][cv_pos] for k in tasks]
+    tr, va = inner_split(np.arange(len(cv_pos)), y_cv, None if groups_all is None else groups_all[cv_pos],
+                         params.val_size, params.seed)
+    mats = folds.matrices(cv_pos[tr], cv_pos[va], ho_pos)
+    probs, _ = fit_modes(modes, mats, {k: y_all[k][cv_pos][tr] for k in tasks},
+                         {k: y_all[k][cv_pos][va] for k in tasks}, n_classes, params, params.seed, verbose)
+    return {"y": {k: y_all[k][ho_pos] for k in tasks}, "proba": probs,
+            "groups": None if groups_all is None else groups_all[ho_pos]}
+
+
+def _chance(stored: list, modes, tasks, y, groups, n_classes, params, verbose) -> dict:
+    """The chance control: the headline of every mode with the labels shuffled among the groups
+    (rows of all tasks together), on the same folds and matrices (repeat 0), N times."""
+    from musicexp.evaluation.records import headline
+    from musicexp.evaluation.statistics import shuffle_labels
+
+    Y = np.stack([y[k] for k in tasks], axis=1)
+    null: dict[str, list[float]] = {m.name: [] for m in modes}
+    for p in range(params.permutations):
+        Yp = shuffle_labels(Y, groups, np.random.default_rng([params.seed, p]))
+        yp = {k: Yp[:, i] for i, k in enumerate(tasks)}
+        pooled = {m.name: {k: np.zeros((len(Y), n_classes[k])) for k in tasks} for m in modes}
+        for tr, va, te, mats, seed in stored:
+            probs, _ = fit_modes(modes, mats, {k: yp[k][tr] for k in tasks}, {k: yp[k][va] for k in tasks},
+                                 n_classes, params, seed, verbose)
+            for m in pooled:
+                for k in tasks:
+                    pooled[m][k][te] = probs[m][k]
+        for m in pooled:
+            null[m].append(headline(yp, [pooled[m]], n_classes, tasks))
+    return null

@@ -1,9 +1,22 @@
-"""Folds: which pieces are scored, the outer stratified (grouped) k-fold split, the inner split.
+"""Folds: which pieces are scored, the held-out part, the outer (repeated) stratified grouped
+k-fold splits, and the inner split of each outer training part.
 
 :func:`plan` makes every check of the label table a run needs (numpy only), so the train
-step's pre-flight runs it on the discovered labels before any step computes. Classes with fewer
-than ``min_class_count`` pieces (default: ``n_splits``) are dropped first, with a warning naming
-them and their sizes.
+step's pre-flight runs it on the discovered labels before any step computes.
+
+* **Class support is counted in groups** when the folds are grouped (a group lies in one test
+  fold only, so a class of 2 works cannot be spread over 5 folds): a class needs
+  ``min_class_count`` groups (default ``n_splits``; pieces when the folds are not grouped).
+  Rarer classes are dropped with a warning naming each class with its groups and pieces.
+* **Held-out part** (``holdout`` > 0): a stratified share of each class's groups, chosen with
+  its own seed (``holdout_seed``, not the run's: every job of a sweep keeps the same part), kept
+  out of every CV; the train step scores each mode on it once, fitted on all CV pieces.
+* **Repeats**: repeat ``r`` uses the fold seed ``seed + r * REPEAT_STRIDE`` (repeat 0: ``seed``,
+  the folds of a run without repeats).
+* **Inner split** (early stopping, late-fusion weights): by groups, stratified per class, so
+  that every class with at least two groups in the outer training part has groups in both the
+  inner training and the validation part (see :func:`split_groups`); the same split for every
+  model and mode of a fold.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import numpy as np
 from musicexp.errors import UserError
 
 ALL_TASKS = ("both", "all")
+REPEAT_STRIDE = 1_000_003
 
 
 class TrainError(UserError):
@@ -29,44 +43,45 @@ def resolve_tasks(task: str, columns: list[str]) -> list[str]:
     return [task]
 
 
-def min_class_count(t) -> int:
-    return int(t.n_splits if t.min_class_count is None else t.min_class_count)
+def support(y: np.ndarray, groups: np.ndarray | None) -> dict[str, tuple[int, int]]:
+    """class -> (groups, pieces) (groups = pieces without a group column)."""
+    out = {}
+    for c in np.unique(y):
+        m = y == c
+        out[str(c)] = (len(np.unique(groups[m])) if groups is not None else int(m.sum()), int(m.sum()))
+    return out
 
 
-def drop_rare(lab: dict, tasks: list[str], min_count: int):
-    """Keep the pieces whose class in every task has at least ``min_count`` pieces.
+def drop_rare(lab: dict, tasks: list[str], groups: np.ndarray | None, need: int):
+    """Keep the pieces whose class in every task has at least ``need`` groups (pieces without groups).
 
     A piece needs a label for every task (one multi-head model, shared folds), so dropping a
     class of one task can make a class of another task rare: repeated until nothing changes.
-    Returns (kept mask, {task: {class: size when dropped}}, {task: pieces of its kept classes}).
+    Returns (kept mask, {task: {class: {"groups": g, "pieces": p}}} of the dropped classes).
     """
-
     keep = np.ones(len(lab[tasks[0]]), dtype=bool)
-    dropped: dict[str, dict[str, int]] = {k: {} for k in tasks}
+    dropped: dict[str, dict[str, dict]] = {k: {} for k in tasks}
     changed = True
     while changed:
         changed = False
         for k in tasks:
-            vals, cnt = np.unique(lab[k][keep], return_counts=True)
-            rare = vals[cnt < min_count]
-            if len(rare):
-                dropped[k].update({str(v): int(c) for v, c in zip(vals, cnt) if c < min_count})
+            sup = support(lab[k][keep], None if groups is None else groups[keep])
+            rare = [c for c, (g, _) in sup.items() if g < need]
+            if rare:
+                dropped[k].update({c: {"groups": sup[c][0], "pieces": sup[c][1]} for c in rare})
                 keep &= ~np.isin(lab[k], rare)
                 changed = True
-    own = {k: int((~np.isin(lab[k], list(dropped[k]))).sum()) for k in tasks}
-    return keep, dropped, own
+    return keep, dropped
 
 
 def strata_for(lab: dict, tasks: list[str]) -> list[tuple[str, np.ndarray]]:
     """Stratification candidates in order of preference: the joint label, then each task."""
-
     joint = np.array(["|".join(v) for v in zip(*(lab[k] for k in tasks))])
     return ([("+".join(tasks), joint)] if len(tasks) > 1 else []) + [(k, lab[k]) for k in tasks]
 
 
 def pick_stratum(strata: list[tuple[str, np.ndarray]], n_splits: int) -> tuple[str, np.ndarray]:
-    """The first candidate whose smallest class fits n_splits (numpy only)."""
-
+    """The first candidate whose smallest class fits n_splits."""
     for name, y in strata:
         if np.unique(y, return_counts=True)[1].min() >= n_splits:
             return name, y
@@ -79,70 +94,126 @@ def pick_stratum(strata: list[tuple[str, np.ndarray]], n_splits: int) -> tuple[s
     )
 
 
+def split_groups(labels: list[np.ndarray], groups: np.ndarray, share: float, rng: np.random.Generator,
+                 keep_in_first: int = 1) -> np.ndarray:
+    """A stratified split of groups: the mask of pieces put in the second part.
+
+    For each class of each task (fewest groups first), about ``share`` of its groups (at least
+    one) go to the second part, as long as the first part keeps ``keep_in_first`` groups of
+    every class (all of them for a class with fewer); groups are drawn at random (``rng``); a
+    group holding several classes counts for each.
+    """
+    gid = np.unique(groups, return_inverse=True)[1]
+    members: list[set] = [set() for _ in range(int(gid.max()) + 1)]
+    for t, y in enumerate(labels):
+        for g, c in set(zip(gid.tolist(), y.tolist())):
+            members[g].add((t, c))
+    classes: dict[tuple, list[int]] = {}
+    for g, ms in enumerate(members):
+        for tc in ms:
+            classes.setdefault(tc, []).append(g)
+    floor = {tc: min(keep_in_first, len(gs)) for tc, gs in classes.items()}
+    left = {tc: len(gs) for tc, gs in classes.items()}  # groups of the class still in the first part
+    chosen = np.zeros(len(members), dtype=bool)
+    for tc, gs in sorted(classes.items(), key=lambda kv: (len(kv[1]), kv[0][0], str(kv[0][1]))):
+        target = min(max(1, int(round(share * len(gs)))), len(gs) - floor[tc])
+        have = int(chosen[gs].sum())
+        for cand in rng.permutation(gs).tolist():
+            if have >= target:
+                break
+            if chosen[cand] or any(left[m] - 1 < floor[m] for m in members[cand]):
+                continue
+            chosen[cand] = True
+            have += 1
+            for m in members[cand]:
+                left[m] -= 1
+    return chosen[gid]
+
+
+def holdout_mask(lab: dict, tasks: list[str], groups: np.ndarray | None, share: float, seed: int,
+                 n_splits: int) -> np.ndarray:
+    """Pieces of the held-out part (each class keeps ``n_splits`` groups for the CV)."""
+    if share <= 0:
+        return np.zeros(len(lab[tasks[0]]), dtype=bool)
+    g = groups if groups is not None else np.arange(len(lab[tasks[0]])).astype(str)
+    return split_groups([lab[k] for k in tasks], g, share, np.random.default_rng(seed), keep_in_first=n_splits)
+
+
 def plan(lab: dict, columns: list[str], t) -> dict:
     """Every check of the label table a run needs, before any fitting; raise TrainError.
 
     ``lab``: label column -> array of labels per piece (plus ``group`` if the dataset has one).
+    Returns what :mod:`.cv` needs: tasks, the CV and held-out masks over ``lab``'s pieces, the
+    dropped classes, the stratification label and the groups of the CV pieces.
     """
-
     tasks = resolve_tasks(t.task, columns)
-    m = min_class_count(t)
-    keep, dropped, own = drop_rare(lab, tasks, m)
+    groups_all = lab["group"] if (t.grouped and "group" in lab) else None
+    need = int(t.n_splits if t.min_class_count is None else t.min_class_count)
+    keep, dropped = drop_rare({k: lab[k] for k in tasks}, tasks, groups_all, need)
+    kept = {k: lab[k][keep] for k in tasks}
+    held = np.zeros(len(keep), dtype=bool)  # each class keeps `need` groups for the CV
+    held[keep] = holdout_mask(kept, tasks, None if groups_all is None else groups_all[keep], t.holdout,
+                              t.holdout_seed, need)
+    cv = keep & ~held
+    unit = "groups" if groups_all is not None else "pieces"
     for k in tasks:
-        left = np.unique(lab[k][keep])
+        left = np.unique(lab[k][cv])
         if len(left) < 2:
-            sizes = sorted(zip(*np.unique(lab[k], return_counts=True)), key=lambda cn: -cn[1])
-            bound = int(sizes[1][1]) if len(sizes) > 1 else 0
+            sup = sorted(support(lab[k], groups_all).items(), key=lambda cs: -cs[1][0])
+            bound = sup[1][1][0] if len(sup) > 1 else 0
             key = "steps.train.n_splits" if t.min_class_count is None else "steps.train.min_class_count"
             raise TrainError(
-                f"{key}={t.n_splits if t.min_class_count is None else m}: classes with fewer pieces are dropped "
-                f"(steps.train.min_class_count={'null = n_splits' if t.min_class_count is None else m}), which "
-                f"leaves {len(left)} class(es) of {k!r} (class sizes: {', '.join(f'{c}: {n}' for c, n in sizes)}); "
-                + (f"allowed: at most {bound} (two classes must keep that many pieces)." if bound >= 2 else
-                   f"{k!r} needs at least two classes with 2 pieces or more.")
+                f"{key}={need}: classes with fewer {unit} are dropped (steps.train.min_class_count="
+                f"{'null = n_splits' if t.min_class_count is None else need}), which leaves {len(left)} class(es) of {k!r} "
+                f"(class sizes: {', '.join(f'{c}: {g} {unit}' for c, (g, _) in sup)}); "
+                + (f"allowed: at most {bound} (two classes must keep that many {unit}; lower steps.train.n_splits "
+                   f"or steps.train.min_class_count)." if bound >= 2 else
+                   f"{k!r} needs at least two classes with 2 {unit} or more.")
             )
-    sub = {k: v[keep] for k, v in lab.items()}
+    sub = {k: lab[k][cv] for k in tasks}
     strat_name, strat_y = pick_stratum(strata_for(sub, tasks), t.n_splits)
-    groups = sub["group"] if (t.grouped and "group" in sub) else None
+    groups = groups_all[cv] if groups_all is not None else None
     if groups is not None and len(np.unique(groups)) < t.n_splits:
         raise TrainError(f"only {len(np.unique(groups))} groups for steps.train.n_splits={t.n_splits}; "
                          "lower steps.train.n_splits or set steps.train.grouped=false")
-    return {"tasks": tasks, "keep": keep, "dropped": dropped, "own": own, "min_count": m,
+    return {"tasks": tasks, "cv": cv, "holdout": held, "dropped": dropped, "min_count": need, "unit": unit,
             "strat_name": strat_name, "strat_y": strat_y, "groups": groups}
 
 
-def make_folds(strata: list[tuple[str, np.ndarray]], groups, n_splits: int, seed: int):
-    """Outer folds, stratified on the first candidate whose smallest class fits n_splits."""
+def outer_folds(y: np.ndarray, groups, n_splits: int, seed: int, repeats: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(repeat, train indices, test indices) for every fold of every repeat."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    name, y = pick_stratum(strata, n_splits)
     X = np.zeros(len(y))
-    if groups is not None:
-        if len(np.unique(groups)) < n_splits:
-            raise TrainError(f"only {len(np.unique(groups))} groups for steps.train.n_splits={n_splits}; "
-                             "lower n_splits or set steps.train.grouped=false")
+    out = []
+    for r in range(repeats):
+        s = seed + r * REPEAT_STRIDE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            splits = list(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(X, y, groups))
-    else:
-        splits = list(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(X, y))
-    return name, y, splits
+            if groups is not None:
+                splits = StratifiedGroupKFold(n_splits, shuffle=True, random_state=s).split(X, y, groups)
+            else:
+                splits = StratifiedKFold(n_splits, shuffle=True, random_state=s).split(X, y)
+            out.extend((r, tr, te) for tr, te in splits)
+    return out
 
 
-def inner_split(idx: np.ndarray, y: np.ndarray, groups, val_size: float, seed: int):
-    """Split an outer training part into inner train / validation (stratified, grouped)."""
-    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+def inner_split(idx: np.ndarray, labels: list[np.ndarray], groups, val_size: float, seed: int):
+    """Split an outer training part ``idx`` into inner train / validation.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        if groups is not None and len(np.unique(groups[idx])) >= round(1 / val_size):
-            try:
-                sgk = StratifiedGroupKFold(max(2, round(1 / val_size)), shuffle=True, random_state=seed)
-                tr, va = next(sgk.split(idx, y[idx], groups[idx]))
-                return idx[tr], idx[va]
-            except ValueError:
-                pass
-        try:
-            return tuple(train_test_split(idx, test_size=val_size, stratify=y[idx], random_state=seed))
-        except ValueError:
-            return tuple(train_test_split(idx, test_size=val_size, random_state=seed))
+    By groups (pieces without a group column), stratified per class of every task: every class
+    with at least two groups in ``idx`` has groups on both sides; a class with one group stays
+    in inner training (the model must see it; it cannot be validated). Fallback, when no group
+    at all could go to validation (fewer than two groups of every class): a random share of
+    the groups, so that early stopping still has data.
+    """
+    g = groups[idx] if groups is not None else idx.astype(str)
+    rng = np.random.default_rng(seed)
+    va = split_groups([y[idx] for y in labels], g, val_size, rng)
+    if not va.any():
+        u = np.unique(g)
+        take = rng.permutation(u)[: max(1, int(round(val_size * len(u))))]
+        va = np.isin(g, take)
+        if va.all():
+            va[:] = False
+    return idx[~va], idx[va]

@@ -48,14 +48,22 @@ def fit_predict_mlp(X_tr, Y_tr: dict, X_va, Y_va: dict, n_classes: dict, predict
         optimizer=keras.optimizers.Adam(learning_rate=tc.lr),
         loss={name: "sparse_categorical_crossentropy" for name in heads.values()},
     )
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience, restore_best_weights=True)
+    balanced = tc.class_weight == "balanced"
+    weights = (lambda Y: {heads[t]: balanced_weights(Y[t], n_classes[t]) for t in heads}) if balanced else (lambda Y: None)
+    if len(X_va):
+        stop = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience, restore_best_weights=True)]
+        val = (X_va, {heads[t]: Y_va[t] for t in heads}) + ((weights(Y_va),) if balanced else ())
+    else:  # no validation part (a tiny dataset): the full number of epochs, no early stopping
+        stop, val = [], None
     hist = model.fit(
-        X_tr, {heads[t]: Y_tr[t] for t in heads},
-        validation_data=(X_va, {heads[t]: Y_va[t] for t in heads}),
-        epochs=tc.epochs, batch_size=tc.batch_size, callbacks=[stop], verbose=verbose, shuffle=True,
+        X_tr, {heads[t]: Y_tr[t] for t in heads}, sample_weight=weights(Y_tr), validation_data=val,
+        epochs=tc.epochs, batch_size=tc.batch_size, callbacks=stop, verbose=verbose, shuffle=True,
     )
     probs = []
     for X in predict:
+        if not len(X):
+            probs.append({t: np.zeros((0, n_classes[t])) for t in heads})
+            continue
         out = model.predict(X, batch_size=256, verbose=0)
         probs.append({t: np.asarray(out[heads[t]], dtype=np.float64) for t in heads})
     keras.backend.clear_session()
@@ -64,18 +72,32 @@ def fit_predict_mlp(X_tr, Y_tr: dict, X_va, Y_va: dict, n_classes: dict, predict
 
 def fit_predict_logreg(X_tr, Y_tr: dict, X_va, Y_va: dict, n_classes: dict, predict: list, tc, seed: int,
                        deterministic: bool, verbose: int = 0) -> tuple[list[dict], dict]:
-    """One multinomial logistic regression per task (the validation split is not needed)."""
+    """One multinomial logistic regression per task, fitted on the inner training part (the same
+    rows as the MLP; it needs no validation part: that is for the fusion weights)."""
     from sklearn.linear_model import LogisticRegression
 
     probs = [{} for _ in predict]
     for task, k in n_classes.items():
-        clf = LogisticRegression(C=tc.logreg_c, max_iter=2000, random_state=seed)
-        clf.fit(X_tr, Y_tr[task])
+        clf = LogisticRegression(C=tc.logreg_c, max_iter=2000, random_state=seed,
+                                 class_weight="balanced" if tc.class_weight == "balanced" else None)
+        present = np.unique(Y_tr[task])
+        if len(present) > 1:
+            clf.fit(X_tr, Y_tr[task])
         for out, X in zip(probs, predict):
             p = np.zeros((len(X), k))
-            p[:, clf.classes_] = clf.predict_proba(X)
+            if len(present) > 1 and len(X):
+                p[:, clf.classes_] = clf.predict_proba(X)
+            elif len(present) == 1:  # one class in the training part (tiny data, shuffled labels)
+                p[:, present] = 1.0
             out[task] = p
     return probs, {}
+
+
+def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-sample weights n / (classes present * class count), as scikit-learn's "balanced"."""
+    counts = np.bincount(y, minlength=n_classes)
+    present = int((counts > 0).sum())
+    return (len(y) / (present * np.maximum(counts, 1)))[y].astype(np.float64)
 
 
 MODELS = {"mlp": fit_predict_mlp, "logreg": fit_predict_logreg}

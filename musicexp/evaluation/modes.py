@@ -34,12 +34,13 @@ class Mode:
 
 
 def fused() -> tuple[str, ...]:
-    return tuple(b.name for b in registry.blocks() if b.fuse)
+    return tuple(b.name for b in registry.blocks() if b.fuse and not b.control)
 
 
 def default_modes() -> list[str]:
-    """Each block alone, then early and late fusion of the fused blocks (if there are two or more)."""
-    return [f"{b.name}_only" for b in registry.blocks()] + (["early_fusion", "late_fusion"] if len(fused()) > 1 else [])
+    """Each feature block alone, then early and late fusion of the fused blocks (two or more)."""
+    return ([f"{b.name}_only" for b in registry.blocks() if not b.control]
+            + (["early_fusion", "late_fusion"] if len(fused()) > 1 else []))
 
 
 def allowed() -> list[str]:
@@ -69,7 +70,13 @@ def parse(name: str) -> Mode:
 def steps_for(modes: list[Mode]) -> tuple[str, ...]:
     """The steps whose artifacts the modes read, in block order."""
     used = {b for m in modes for b in m.blocks}
-    return tuple(b.step for b in registry.blocks() if b.name in used)
+    return tuple(dict.fromkeys(b.step for b in registry.blocks() if b.name in used))
+
+
+def control() -> Mode | None:
+    """The metadata-only control (the registered control block), if any."""
+    found = [b for b in registry.blocks() if b.control]
+    return Mode("metadata_control", "single", (found[0].name,)) if found else None
 
 
 def weight_grid(k: int):
@@ -91,6 +98,8 @@ def late_weights(p_val: list, y_val) -> "np.ndarray":  # noqa: F821
     from sklearn.metrics import f1_score
 
     grid = weight_grid(len(p_val))
+    if len(y_val) == 0:  # no validation part (a tiny dataset): equal weights
+        return np.full(len(p_val), 1.0 / len(p_val))
     best, best_w = -1.0, grid[0]
     for w in grid:
         score = f1_score(y_val, combine(w, p_val).argmax(1), average="macro", zero_division=0)

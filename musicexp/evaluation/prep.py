@@ -17,14 +17,19 @@ class Prep:
 
         f = np.log1p if self.log1p else (lambda x: x)
         scaler = StandardScaler().fit(f(X_train))
-        out = [scaler.transform(f(X)) for X in (X_train, *others)]
+        out = [_apply(scaler, f(X)) for X in (X_train, *others)]
         k = min(self.k, X_train.shape[0] - 1, X_train.shape[1] - (self.reduce == "svd"))
         if self.reduce != "none" and k >= 1 and k < X_train.shape[1]:
             red = (PCA(n_components=k, random_state=self.seed) if self.reduce == "pca"
                    else TruncatedSVD(n_components=k, random_state=self.seed))
             red.fit(out[0])
-            out = [red.transform(X) for X in out]
+            out = [_apply(red, X, k) for X in out]
         return [X.astype(np.float32) for X in out]
+
+
+def _apply(fitted, X: np.ndarray, width: int | None = None) -> np.ndarray:
+    """``fitted.transform(X)``; an empty part (no validation rows on tiny data) stays empty."""
+    return fitted.transform(X) if len(X) else np.zeros((0, X.shape[1] if width is None else width))
 
 
 def for_block(prep: str, params, seed: int) -> Prep:

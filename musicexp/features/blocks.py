@@ -38,6 +38,7 @@ class Block:
     prep: str = "scale"
     order: int = 100  # position in the default modes and in fused matrices (then by name)
     fuse: bool = True  # part of the default early_fusion / late_fusion
+    control: bool = False  # a control (not in the default modes; `<name>_only` still selects it)
 
     def cls(self):
         if isinstance(self.load, str):

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 from musicexp.engine.registry import Step, register_step
 
-VERSION = "2"  # 2: report.problems (each unlabeled piece / file-less row with its reason)
+VERSION = "3"  # 3: near-duplicates grouped (2: report.problems, each unlabeled piece with its reason)
 
 
 def run(inputs, params, ctx):
     import numpy as np
 
-    from musicexp.data.labels import collect, make_table
+    from musicexp.data.duplicates import near_duplicates
+    from musicexp.data.labels import collect, make_table, merge_duplicate_groups
 
     ds, lab = ctx.dataset, ctx.dataset.cfg.labels
     pieces = [p["id"] for p in inputs["notes"]["pieces"]]
     got = collect(ds, lab, pieces, bad={e["file"] for e in inputs["notes"]["errors"]})
-    table = make_table(got, lab)
+    table, dups = make_table(got, lab), []
+    if lab.duplicates.value == "group":
+        table, dups = merge_duplicate_groups(table, near_duplicates(inputs["notes"]["notes"], pieces))
     columns = got["columns"]
     report = {"columns": columns, "unlabeled_pieces": got["unlabeled"], "labels_without_file": got["no_file"],
-              "problems": got["problems"]}
+              "problems": got["problems"], "duplicates": dups}
     counts = {c: dict(zip(*np.unique(table[c], return_counts=True))) for c in columns}
     summary = {
         "pieces": len(got["kept"]),
         "unlabeled": len(got["unlabeled"]),
         "labels_without_file": len(got["no_file"]),
+        "duplicate_sets": len(dups),
         "classes": {c: {str(k): int(v) for k, v in counts[c].items()} for c in columns},
     }
     return {"labels": table, "report": report}, summary

@@ -14,12 +14,18 @@ from omegaconf import II
 from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
-VERSION = "3"  # 3: the blocks' train-time options enter the hash as params.<step>.<key> (was flat)
+VERSION = "4"  # 4: pooled headline with intervals, repeats, grouped class support, inner split by groups
+# (3: the blocks' train-time options enter the hash as params.<step>.<key>)
 
 
 class Model(str, Enum):
     mlp = "mlp"  # the older pipeline's Keras multi-head MLP
     logreg = "logreg"  # fast scikit-learn baseline
+
+
+class ClassWeight(str, Enum):
+    none = "none"
+    balanced = "balanced"  # each class weighs as much in the loss (scikit-learn's "balanced")
 
 
 class Reduce(str, Enum):
@@ -32,7 +38,15 @@ class Reduce(str, Enum):
 class TrainConf:
     task: str = param("both", doc="a label column, or both / all = every label column (one head each)")
     n_splits: int = param(5, check=ge(2), doc="outer CV folds")
-    min_class_count: Optional[int] = param(None, check=ge(1), doc="rarer classes are dropped loudly; null = n_splits")
+    repeats: int = param(1, check=ge(1), doc="repeated CV: repeat r uses the fold seed seed + r * 1000003")
+    min_class_count: Optional[int] = param(None, check=ge(1),
+                                           doc="groups (pieces if not grouped) a class needs, else dropped loudly; null = n_splits")
+    holdout: float = param(0.0, check=within(0, 0.5), doc="share of each class's groups kept out of every CV; 0 = none")
+    holdout_seed: int = param(0, doc="seed of the held-out part (not the run's seed: a sweep keeps one part)")
+    permutations: int = param(0, check=ge(0), doc="chance control: CV refits with shuffled labels; 0 = off")
+    n_boot: int = param(1000, check=ge(100), doc="bootstrap resamples of each interval")
+    class_weight: ClassWeight = param(ClassWeight.none, doc="none | balanced (both models)")
+    metadata_control: bool = param(True, doc="score a logistic regression on edition metadata alone, same folds")
     modes: List[str] = param(factory=default_modes, doc="<block>_only, early_fusion, late_fusion, early:a+b, late:a+b")
     model: Model = param(Model.mlp, doc="mlp (Keras, as the older pipeline) | logreg (fast baseline)")
     grouped: bool = param(True, doc="keep the dataset's groups on one side of every split")
@@ -75,16 +89,22 @@ def _modes(params):
 
 
 def deps(params) -> tuple[str, ...]:
-    """labels, plus the feature steps the configured modes read."""
-    from musicexp.evaluation.modes import steps_for
+    """labels, plus the feature steps the configured modes (and the metadata control) read."""
+    from musicexp.evaluation.modes import control, steps_for
 
-    return ("labels",) + steps_for(_modes(params))
+    modes = _modes(params) + ([control()] if params.metadata_control and control() else [])
+    return ("labels",) + steps_for(modes)
 
 
 def run(inputs, params, ctx):
     from musicexp.evaluation.cv import cross_validate
+    from musicexp.evaluation.records import artifact, build
 
-    return cross_validate(inputs, params, ctx.settings.verbose)
+    study = cross_validate(inputs, params, ctx.settings.verbose)
+    records = build(study, params)
+    summary = {"score": round(records[0]["score"], 4), "pieces": len(study.pieces),
+               "folds": len(study.folds), "modes": [m.name for m in study.modes]}
+    return artifact(study, records), summary
 
 
 def preflight(ds, params) -> list[dict]:
@@ -99,7 +119,7 @@ def preflight(ds, params) -> list[dict]:
 
 def report(artifact, records: list[dict]) -> list[str]:
     """Classification reports and confusion matrices of the pooled test-fold predictions, then
-    each record's headline beside the majority baseline."""
+    the headline table (scores with intervals, baselines, the paired comparison of the modes)."""
     lines = []
     reports, confusion = artifact["reports"], artifact["confusion"]
     for key in reports:
@@ -111,16 +131,9 @@ def report(artifact, records: list[dict]) -> list[str]:
         for c, row in zip(cm["classes"], cm["row_normalised"]):
             lines.append(f"{c:>{w}} " + " ".join(f"{v:6.2f}" for v in row))
     lines.append("")
-    for rec in records:
-        tasks = rec["tasks"]
-        lines.append(f"{rec['dataset_id']} | {rec['experiment']} | {rec['mode']} | task={rec['task']} | {rec['model']}")
-        for k in tasks + (["overall"] if len(tasks) > 1 else []):
-            p = f"{k}_" if len(tasks) > 1 else ""
-            lines.append(
-                f"  {k:<10} acc {rec[p + 'acc_mean']:.3f} ± {rec[p + 'acc_std']:.3f}   "
-                f"macro-F1 {rec[p + 'f1_mean']:.3f} ± {rec[p + 'f1_std']:.3f}   "
-                f"(majority baseline: acc {rec[p + 'baseline_acc']:.3f}, F1 {rec[p + 'baseline_f1']:.3f})"
-            )
+    from musicexp.evaluation.console import summary_lines
+
+    lines.extend(summary_lines(records))
     return lines
 
 

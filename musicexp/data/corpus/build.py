@@ -105,7 +105,7 @@ def build_dataset(manifest: str | Path, out_dir: str | Path, *, program: int | N
     rows = read_manifest(manifest_file)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
-    prior = _start_build(out, manifest_file, program)
+    prior = _start_build(out, manifest_file, program, rows)
     todo = _rows_to_convert(out, rows, prior)
     if todo:
         _check_music21_version(out, prior)
@@ -113,7 +113,27 @@ def build_dataset(manifest: str | Path, out_dir: str | Path, *, program: int | N
     _write_labels(out, rows)
     _write_record(out, manifest_file, rows, program,
                   (prior or {}).get("music21") or _music21_version())
+    _report_duplicates(out, rows)
     return out
+
+
+def _report_duplicates(out: Path, rows: list[dict]) -> None:
+    """Log the sets of near-duplicate pieces (same melody) of a finished build: the runs put
+    each set into one group (dataset.labels.duplicates), this says which they are."""
+    import numpy as np
+
+    from musicexp.data.duplicates import near_duplicates
+    from musicexp.data.midi import read_notes
+
+    tables = [read_notes(out / f"{r['id']}.mid")["columns"] for r in rows]
+    counts = np.array([len(t["pitch"]) for t in tables])
+    notes = {k: np.concatenate([t[k] for t in tables]) for k in ("track", "pitch", "onset", "is_drum")}
+    notes["offsets"] = np.concatenate([[0], np.cumsum(counts)])
+    sets = near_duplicates(notes, [r["id"] for r in rows])
+    if sets:
+        log.warning("%s: %d set(s) of near-duplicate pieces (same melody), %d pieces; each set is kept in one group "
+                    "of the CV folds:\n  %s", out, len(sets), sum(map(len, sets)),
+                    "\n  ".join(", ".join(s) for s in sets))
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -170,13 +190,26 @@ def _same_build(record: dict, manifest_file: Path, program: int | None) -> bool:
             and record.get("program", _MISSING) == program)
 
 
-def _start_build(out: Path, manifest_file: Path, program: int | None) -> dict | None:
+def _start_build(out: Path, manifest_file: Path, program: int | None, rows: list[dict]) -> dict | None:
     """Return the record the files present were made with, or None if there is none.
 
-    A folder made with another manifest or program is refused rather than silently
-    overwritten or mixed. Without any record, files present are not trusted.
+    A new version of the same packaged manifest (rows added, removed or relabelled) updates
+    the folder: the files it no longer lists are removed, the others kept (same music21, same
+    bytes), the new ones converted. A folder made with another manifest or program is refused
+    rather than silently overwritten or mixed. Without any record, files present are not trusted.
     """
     prior = _read_json(out / DATASET_JSON) or _read_json(out / BUILD_JSON)
+    if prior is not None and _updated(prior, manifest_file, program):
+        keep = {f"{r['id']}.mid" for r in rows}
+        gone = [name for name in prior.get("files", {}) if name not in keep]
+        log.warning("%s: manifest %r changed; updating the folder (%d file(s) removed, new rows converted)",
+                    out, manifest_file.stem, len(gone))
+        atomic_write_json(out / BUILD_JSON, {**_build_params(manifest_file, program), "music21": prior.get("music21"),
+                                             "files": {k: v for k, v in prior.get("files", {}).items() if k in keep}})
+        (out / DATASET_JSON).unlink(missing_ok=True)
+        for name in gone:
+            (out / name).unlink(missing_ok=True)
+        return _read_json(out / BUILD_JSON)
     if prior is not None and not _same_build(prior, manifest_file, program):
         raise RuntimeError(
             f"{out} holds a dataset built from manifest {prior.get('manifest')!r} "
@@ -187,6 +220,13 @@ def _start_build(out: Path, manifest_file: Path, program: int | None) -> dict | 
         atomic_write_json(out / BUILD_JSON, {**_build_params(manifest_file, program),
                                        "music21": _music21_version()})
     return prior
+
+
+def _updated(record: dict, manifest_file: Path, program: int | None) -> bool:
+    """The record is a build of an earlier version of this same manifest, with this program."""
+    return (record.get("format") == FORMAT and record.get("manifest") == manifest_file.stem
+            and record.get("manifest_sha256") != file_sha256(manifest_file)
+            and record.get("program", _MISSING) == program)
 
 
 def _rows_to_convert(out: Path, rows: list[dict], prior: dict | None) -> list[dict]:

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicexp.features.midi2vec import METADATA_KINDS
+
 __all__ = ["KINDS", "KIND_CODE", "build_graph", "group_notes"]
 
 KINDS = ("piece", "group", "note", "dur", "vel", "program", "tempo", "timesig")
@@ -164,7 +166,8 @@ def _str_array(items) -> np.ndarray:
 
 
 def build_graph(notes: dict, pieces: list[dict], *, max_groups: int = 600, group_window_s: float = 0.01,
-                duration_step_s: float = 0.1, velocity_bins: int = 10, tempo_step_bpm: float = 10.0) -> dict:
+                duration_step_s: float = 0.1, velocity_bins: int = 10, tempo_step_bpm: float = 10.0,
+                omit=()) -> dict:
     """The MIDI2vec graph of a whole collection, undirected and unweighted.
 
     `notes` is the `notes` artifact's column dict (needs pitch, velocity, program, is_drum,
@@ -177,7 +180,11 @@ def build_graph(notes: dict, pieces: list[dict], *, max_groups: int = 600, group
     see KINDS); node_key (str array: 'piece:<id>', 'group:60-64-67|d5', 'notes/60', 'dur:5',
     'vel:6', 'program:0' / 'program:drums', 'tempo:12', 'timesig:4/4'); piece_node (int64,
     node index of each piece, in the order of `pieces`, equal to arange(len(pieces))).
+    ``omit``: names of :data:`METADATA_KINDS` whose nodes and edges the graph leaves out.
     """
+    bad = set(omit) - set(METADATA_KINDS)
+    if bad:
+        raise ValueError(f"omit: {sorted(bad)} are not metadata node kinds {sorted(METADATA_KINDS)}")
     if max_groups < 0:
         raise ValueError("max_groups must be >= 0")
     if not pieces:
@@ -264,20 +271,24 @@ def build_graph(notes: dict, pieces: list[dict], *, max_groups: int = 600, group
     vbase = int(vclass.min()) if n_kept else 0
     vspan = int(vclass.max()) - vbase + 1 if n_kept else 1
     uv = _unique_int(occ_uid * vspan + (vclass - vbase))  # unique (group, velocity class) pairs
+    if "velocity" in omit:
+        uv = uv[:0]
     uv_uid, uv_vel = uv // vspan, uv % vspan + vbase
     vel_keys, uv_velnode = intern(uv_vel, lambda v: f"vel:{v}")
     if len(program) and (program.min() < 0 or program[~is_drum].max(initial=0) > 127):
         raise ValueError("programs must lie in 0..127")
     used = np.zeros((n_pieces, 129), dtype=bool)  # (piece, program code) pairs, no sort needed
     used[piece, np.where(is_drum, _DRUMS, program)] = True
-    pcode = np.flatnonzero(used)
+    pcode = np.flatnonzero(used) if "program" not in omit else np.zeros(0, np.int64)
     pp_piece, pp_code = pcode // 129, pcode % 129
     prog_keys, pp_prog = intern(pp_code, lambda v: "program:drums" if v == _DRUMS else f"program:{v}")
-    tempo_piece = np.array([i for i, p in enumerate(pieces) if p.get("tempo_bpm") is not None], dtype=np.int64)
+    tempo_piece = np.array([i for i, p in enumerate(pieces) if p.get("tempo_bpm") is not None and "tempo" not in omit],
+                           dtype=np.int64)
     bpm = np.array([float(pieces[i]["tempo_bpm"]) for i in tempo_piece.tolist()], dtype=np.float64)
     tclass = np.round(bpm / tempo_step_bpm).astype(np.int64)
     tempo_keys, tp_tempo = intern(tclass, lambda v: f"tempo:{v}")
-    ts_pairs = sorted({(i, str(ts)) for i, p in enumerate(pieces) for ts in (p.get("time_signatures") or [])})
+    ts_pairs = sorted({(i, str(ts)) for i, p in enumerate(pieces) for ts in (p.get("time_signatures") or [])
+                       if "time_signature" not in omit})
     ts_piece = np.array([i for i, _ in ts_pairs], dtype=np.int64)
     ts_keys, ts_ts = intern(_str_array(s for _, s in ts_pairs), lambda v: f"timesig:{v}")
 

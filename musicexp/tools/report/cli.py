@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from musicexp.engine.runner import JOB_FILE
-from musicexp.tools.report.summary import report_results, sweep_report
+from musicexp.tools.report.summary import best_lines, compare, markdown_table, report_results, sweep_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="output folder (default: <results folder>/report, or the sweep folder with --sweep)")
     p.add_argument("--sweep", type=Path, default=None,
                    help="rebuild the report of a multirun folder from its job files instead")
+    p.add_argument("--table", action="store_true",
+                   help="print the modes of the latest run of each dataset, task and model as a Markdown table")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="compare two runs or configurations (run_id or config_hash, or a prefix): per mode the "
+                        "difference of their CV scores and the corrected resampled t-test on the same folds")
     for flag, help_ in (("dataset", "dataset id"), ("experiment", "experiment name"), ("mode", "mode"),
                         ("task", "task")):
         p.add_argument(f"--{flag}", action="append", metavar="X", help=f"keep only this {help_} (repeatable)")
@@ -41,17 +46,40 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not a.results.is_file():
         p.error(f"--results {a.results}: no such file (run musicexp first, or pass --results)")
+    if a.table:
+        from musicexp.engine.results import read_jsonl
+
+        recs = read_jsonl(a.results)
+        for key, want in (("dataset_id", a.dataset), ("experiment", a.experiment), ("task", a.task)):
+            if want:
+                recs = [r for r in recs if str(r.get(key)) in set(want)]
+        lines = markdown_table(recs)
+        print("\n".join(lines) if lines else "no records with intervals match the filters")
+        return 0 if lines else 1
+    if a.compare:
+        from musicexp.engine.results import read_jsonl
+
+        pairs = compare(read_jsonl(a.results), *a.compare)
+        if not pairs:
+            print(f"no records of both {a.compare[0]!r} and {a.compare[1]!r} with a common dataset, mode and task",
+                  file=sys.stderr)
+            return 1
+        print(f"{'dataset':<10} {'mode':<16} {'task':<8} {'A':>6} {'B':>6} {'B - A':>7} {'p (corrected t)':>16}")
+        for r in pairs:
+            pt = "-" if r["p_t"] is None else f"{r['p_t']:.3f}"
+            print(f"{r['dataset_id']:<10} {r['mode']:<16} {r['task']:<8} {r['a']:6.3f} {r['b']:6.3f} "
+                  f"{r['diff']:+7.3f} {pt:>16}  {r['note']}")
+        return 0
     written, rows = report_results(a.results, a.out or a.results.parent / "report", a.dataset, a.experiment,
                                    a.mode, a.task)
     if not rows:
         print(f"no records in {a.results} match the filters", file=sys.stderr)
         return 1
-    best = max((r for r in rows if r.get("macro_f1_mean") is not None), key=lambda r: r["macro_f1_mean"], default=None)
     print(f"{len(rows)} records from {a.results}")
-    if best:
-        print(f"best: {best['dataset_id']} | {best['experiment']} | {best['mode']} | task={best['task']} | "
-              f"alpha={best.get('alpha')} top_vocab={best.get('top_vocab')}: macro-F1 "
-              f"{best['macro_f1_mean']:.3f} ± {best.get('macro_f1_std') or 0:.3f}")
+    for line in best_lines([r for r in rows if r.get("score") is not None],
+                           lambda r: f"{r['experiment']} | {r['model']} | alpha={r.get('alpha')} "
+                                     f"top_vocab={r.get('top_vocab')} |"):
+        print(line)
     for k, v in written.items():
         print(f"{k}: {v}")
     return 0

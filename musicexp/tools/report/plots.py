@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -54,22 +54,32 @@ def _dedupe(rows: Iterable[dict]) -> list[dict]:
     return list(seen.values())
 
 
+def config_key(r: dict, besides: Iterable[str] = ()) -> tuple:
+    """The settings of a row other than ``besides`` (rows of one key may share a panel or bar)."""
+    skip = set(besides)
+    return tuple(sorted((k, str(v)) for k, v in r.items() if k.startswith("steps.") and k not in skip))
+
+
 def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """Rows by (dataset, mode, task, model, every other setting): no panel mixes configurations."""
     g: dict[tuple, list[dict]] = defaultdict(list)
+    axes = ("steps.sgt.alpha", "steps.sgt.top_vocab")
     for r in rows:
-        g[(r.get("dataset_id"), r.get("mode"), r.get("task"), r.get("model"))].append(r)
+        g[(r.get("dataset_id"), r.get("mode"), r.get("task"), r.get("model"), config_key(r, axes))].append(r)
     return dict(sorted(g.items(), key=lambda kv: (str(kv[0][0]), mode_rank(kv[0][1]), str(kv[0][2:]))))
 
 
 def plot_heatmap(rows: list[dict], path: Path, max_panels: int = 6) -> Path | None:
-    """Overall macro-F1 over alpha (rows) x top_vocab (columns), one panel per (dataset, mode, task,
-    model) whose alpha or top_vocab varies; cells annotated "mean ± std" over folds (cells holding
-    several records, e.g. other parameters varied, show their average and n)."""
+    """The CV score (pooled macro-F1, the one that chooses) over alpha (rows) x top_vocab (columns),
+    one panel per configuration whose alpha or top_vocab varies; cells annotated with the 95%
+    interval; the best cell boxed, cells inside its interval marked "≈" (the sweep does not
+    separate them). Cells holding several records (repeated runs) show their average and n."""
     pts = []
     for r in _dedupe(rows):
-        a, v, m = _num(r.get("alpha")), _num(r.get("top_vocab")), _num(r.get("macro_f1_mean"))
+        a, v, m = _num(r.get("alpha")), _num(r.get("top_vocab")), _num(r.get("score"))
         if a is not None and v is not None and m is not None:
-            pts.append({**r, "_a": round(a, 6), "_v": v, "_m": m, "_s": _num(r.get("macro_f1_std")) or 0.0})
+            pts.append({**r, "_a": round(a, 6), "_v": v, "_m": m, "_lo": _num(r.get("score_low")),
+                        "_hi": _num(r.get("score_high"))})
     panels = [(k, g) for k, g in _groups(pts).items()
               if len({p["_a"] for p in g}) > 1 or len({p["_v"] for p in g}) > 1]
     if not panels:
@@ -91,15 +101,18 @@ def plot_heatmap(rows: list[dict], path: Path, max_panels: int = 6) -> Path | No
     fig, axes = plt.subplots(1, len(panels), figsize=(sum(w for w, _ in sizes) + 1.2, max(h for _, h in sizes) + 0.9),
                              squeeze=False)
     im = None
-    for ax, ((ds, mode, task, model), g) in zip(axes[0], panels):
+    differing = _differing([k[4] for k, _ in panels])
+    for ax, ((ds, mode, task, model, cfg), g) in zip(axes[0], panels):
         alphas, vocabs = sorted({p["_a"] for p in g}), sorted({p["_v"] for p in g})
         if len(alphas) > MAX_HEATMAP_VALUES or len(vocabs) > MAX_HEATMAP_VALUES:
             im = _scatter_panel(ax, g, vmin, vmax)
         else:
             im = _heat_panel(ax, g, alphas, vocabs, vmin, vmax)
-        ax.set_title(f"{ds} | {mode} | task={task} | {model}", fontsize=9)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.9, label="overall macro-F1 (mean over folds)")
-    fig.suptitle("overall macro-F1 over alpha x top_vocab (cell: mean ± std over folds; box: best)", fontsize=10)
+        extra = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in cfg if k in differing)
+        ax.set_title(f"{ds} | {mode} | task={task} | {model}" + (f"\n{extra}" if extra else ""), fontsize=9)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.9, label="CV score: pooled macro-F1")
+    fig.suptitle("CV score over alpha x top_vocab (cell: score [95% CI]; box: chosen; "
+                 "≈: inside the chosen one's interval)", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -117,17 +130,34 @@ def _heat_panel(ax, g: list[dict], alphas: list, vocabs: list, vmin: float, vmax
         mean[i, j] = sum(p["_m"] for p in ps) / len(ps)
     im = ax.imshow(np.ma.masked_invalid(mean), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto", origin="lower")
     mid = (vmin + vmax) / 2
-    for (i, j), ps in cells.items():
-        s = sum(p["_s"] for p in ps) / len(ps)
-        txt = f"{mean[i, j]:.3f}\n± {s:.3f}" + (f"\n(n={len(ps)})" if len(ps) > 1 else "")
-        ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="black" if mean[i, j] > mid else "white")
     bi, bj = np.unravel_index(np.nanargmax(mean), mean.shape)
+    floor = _mean_of([p["_lo"] for p in cells[(bi, bj)]])
+    for (i, j), ps in cells.items():
+        lo, hi = _mean_of([p["_lo"] for p in ps]), _mean_of([p["_hi"] for p in ps])
+        near = "≈ " if (i, j) != (bi, bj) and floor is not None and mean[i, j] >= floor else ""
+        txt = f"{near}{mean[i, j]:.3f}" + (f"\n[{lo:.2f}, {hi:.2f}]" if lo is not None else "") \
+            + (f"\n(n={len(ps)})" if len(ps) > 1 else "")
+        ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="black" if mean[i, j] > mid else "white")
     ax.add_patch(_rect((bj - 0.48, bi - 0.48), 0.96, 0.96))
     ax.set_xticks(range(len(vocabs)), [_fmt(v) for v in vocabs])
     ax.set_yticks(range(len(alphas)), [_fmt(a) for a in alphas])
     ax.set_xlabel("top_vocab")
     ax.set_ylabel("alpha")
     return im
+
+
+def _differing(configs: list[tuple]) -> set[str]:
+    """Setting names whose values differ between the given configurations."""
+    values: dict[str, set] = defaultdict(set)
+    for cfg in configs:
+        for k, v in cfg:
+            values[k].add(v)
+    return {k for k, vs in values.items() if len(vs) > 1 or any(k not in dict(c) for c in configs)}
+
+
+def _mean_of(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
 
 
 def _rect(xy, w, h):
@@ -140,7 +170,8 @@ def _scatter_panel(ax, g: list[dict], vmin: float, vmax: float):
     im = ax.scatter([p["_v"] for p in g], [p["_a"] for p in g], c=[p["_m"] for p in g], cmap="viridis",
                     vmin=vmin, vmax=vmax, s=90, edgecolors="k")
     best = max(g, key=lambda p: p["_m"])
-    ax.annotate(f"{best['_m']:.3f} ± {best['_s']:.3f}", (best["_v"], best["_a"]), textcoords="offset points",
+    ci = f" [{best['_lo']:.2f}, {best['_hi']:.2f}]" if best["_lo"] is not None else ""
+    ax.annotate(f"{best['_m']:.3f}{ci}", (best["_v"], best["_a"]), textcoords="offset points",
                 xytext=(6, 6), fontsize=8, color="red")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("top_vocab")
@@ -149,46 +180,48 @@ def _scatter_panel(ax, g: list[dict], vmin: float, vmax: float):
 
 
 def plot_modes(rows: list[dict], path: Path) -> Path:
-    """Bar chart: per mode the best record's overall macro-F1 ± std over folds, one bar colour per
-    (dataset, task); the black tick is that record's majority-class baseline."""
+    """Bar chart of the modes of the latest run of each (dataset, task, model): its CV score per
+    mode with the 95% interval (one run: one configuration per bar); dashed: majority baseline."""
     import numpy as np
 
     plt = _pyplot()
-    rows = [r for r in _dedupe(rows) if _num(r.get("macro_f1_mean")) is not None]
+    rows = [r for r in _dedupe(rows) if _num(r.get("score")) is not None]
+    latest: dict[tuple, str] = {}
+    for r in rows:  # rows come in results order: the last run id of each group wins
+        latest[(str(r.get("dataset_id")), str(r.get("task")), str(r.get("model")))] = r.get("run_id")
+    rows = [r for r in rows if latest[(str(r.get("dataset_id")), str(r.get("task")), str(r.get("model")))]
+            == r.get("run_id")]
     modes = sorted({r.get("mode") for r in rows}, key=mode_rank)
-    hues = sorted({(str(r.get("dataset_id")), str(r.get("task"))) for r in rows})
-    best: dict[tuple, dict] = {}
-    count: Counter = Counter()
-    for r in rows:
-        key = (str(r.get("dataset_id")), str(r.get("task")), r.get("mode"))
-        count[key] += 1
-        if key not in best or float(r["macro_f1_mean"]) > float(best[key]["macro_f1_mean"]):
-            best[key] = r
+    hues = sorted(latest)
     width = 0.8 / max(1, len(hues))
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(modes) * max(1, len(hues)) ** 0.5 + 2), 4.2))
-    for h, (ds, task) in enumerate(hues):
-        xs, ys, es, bs, ns = [], [], [], [], []
+    top = 0.0
+    for h, hue in enumerate(hues):
+        got = {r.get("mode"): r for r in rows if (str(r.get("dataset_id")), str(r.get("task")), str(r.get("model")))
+               == hue}
+        xs, ys, lo, hi, bs = [], [], [], [], []
         for m_i, mode in enumerate(modes):
-            r = best.get((ds, task, mode))
+            r = got.get(mode)
             if r is None:
                 continue
+            y = float(r["score"])
             xs.append(m_i + (h - (len(hues) - 1) / 2) * width)
-            ys.append(float(r["macro_f1_mean"]))
-            es.append(_num(r.get("macro_f1_std")) or 0.0)
+            ys.append(y)
+            lo.append(y - (_num(r.get("score_low")) if r.get("score_low") is not None else y))
+            hi.append((_num(r.get("score_high")) if r.get("score_high") is not None else y) - y)
             bs.append(_num(r.get("baseline_f1")))
-            ns.append(count[(ds, task, mode)])
-        ax.bar(xs, ys, width * 0.92, yerr=es, capsize=4, label=f"{ds} | task={task}")
-        for x, y, e, b, n in zip(xs, ys, es, bs, ns):
-            ax.text(x, y + e + 0.01, f"{y:.3f}" + (f"\n(best of {n})" if n > 1 else ""), ha="center",
-                    va="bottom", fontsize=7)
+        ax.bar(xs, ys, width * 0.92, yerr=[lo, hi], capsize=4, label=f"{hue[0]} | task={hue[1]} | {hue[2]}")
+        for x, y, e, b in zip(xs, ys, hi, bs):
+            ax.text(x, y + e + 0.01, f"{y:.3f}", ha="center", va="bottom", fontsize=7)
+            top = max(top, y + e)
             if b is not None:
                 ax.hlines(b, x - width * 0.4, x + width * 0.4, colors="black", linestyles="--", linewidth=1.2)
     ax.set_xticks(np.arange(len(modes)), modes)
-    ax.set_ylabel("macro-F1, overall over tasks (mean ± std over folds)")
-    ax.set_ylim(0, min(1.2, max((float(r["macro_f1_mean"]) + (_num(r.get("macro_f1_std")) or 0)) for r in rows) + 0.15))
-    ax.set_title("macro-F1 per mode (best record; dashed: majority baseline)", fontsize=10)
+    ax.set_ylabel("CV score: pooled macro-F1 [95% CI]")
+    ax.set_ylim(0, min(1.2, top + 0.15))
+    ax.set_title("modes of the latest run (dashed: majority baseline)", fontsize=10)
     if hues:
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(4, len(hues)), frameon=False)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(3, len(hues)), frameon=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

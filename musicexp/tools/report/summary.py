@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from musicexp.engine.runner import JOB_FILE
+from musicexp.evaluation.console import fmt_ci, fmt_p
 from musicexp.tools.report.plots import HEATMAP_PNG, MODES_PNG, plot_heatmap, plot_modes
 
 log = logging.getLogger("musicexp")
@@ -35,7 +36,7 @@ def setting(rec: dict, key: str) -> Any:
     return None
 
 
-def headline(rec: dict) -> tuple[Any, Any]:
+def per_fold(rec: dict) -> tuple[Any, Any]:
     """(mean, std) over folds of the overall macro-F1 (the single task's with one task)."""
     if "overall_f1_mean" in rec:
         return rec.get("overall_f1_mean"), rec.get("overall_f1_std")
@@ -43,15 +44,18 @@ def headline(rec: dict) -> tuple[Any, Any]:
 
 
 def record_row(rec: dict, step_status: dict | None = None) -> dict:
-    """One summary row for one results record."""
-    mean, std = headline(rec)
+    """One summary row for one results record (records written before intervals existed give
+    their score without one)."""
+    mean, std = per_fold(rec)
     row: dict[str, Any] = {k: rec.get(k) for k in ("dataset_id", "experiment", "mode", "task", "model")}
     row.update({k: setting(rec, key) for k, key in PARAMS.items()})
     row["overrides"] = " ".join(rec.get("overrides") or [])
-    row.update(score=rec.get("score"), macro_f1_mean=mean, macro_f1_std=std,
-               baseline_f1=rec.get("overall_baseline_f1", rec.get("baseline_f1")))
+    row.update(score=rec.get("score", mean), score_low=rec.get("score_low"), score_high=rec.get("score_high"),
+               holdout_score=rec.get("holdout_score"), holdout_score_low=rec.get("holdout_score_low"),
+               holdout_score_high=rec.get("holdout_score_high"), macro_f1_mean=mean, macro_f1_std=std,
+               baseline_f1=rec.get("baseline_score", rec.get("overall_baseline_f1", rec.get("baseline_f1"))))
     for k, v in rec.items():
-        if k.endswith(("_mean", "_std")) and k not in row:
+        if (k.endswith(("_mean", "_std")) or k.startswith("steps.")) and k not in row:
             row[k] = v
     status = step_status or rec.get("step_status") or {}
     row["cache_hits"] = sum(1 for s in status.values() if s == "cached")
@@ -89,6 +93,42 @@ def mark_swept(rows: list[dict]) -> list[dict]:
     for r in rows:
         r["swept"] = " ".join(o for o in (r.get("overrides") or "").split() if o not in common)
     return rows
+
+
+def mark_best(rows: list[dict]) -> list[dict]:
+    """Per (dataset, task) the row with the highest CV score is ``chosen``; every other row gets
+    ``inside_best_interval``: its score is not below the chosen row's interval."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("score") is not None:
+            groups[(r.get("dataset_id"), r.get("task"))].append(r)
+    for g in groups.values():
+        best = max(g, key=lambda r: r["score"])
+        for r in g:
+            r["chosen"] = r is best
+            low = best.get("score_low")
+            r["inside_best_interval"] = None if low is None or r is best else bool(r["score"] >= low)
+    return rows
+
+
+def best_lines(rows: list[dict], name) -> list[str]:
+    """What chose (the CV score), what confirms (the held-out score), and what the data cannot
+    tell apart, per (dataset, task)."""
+    lines = []
+    for r in [r for r in rows if r.get("chosen")]:
+        same = [x for x in rows if x.get("inside_best_interval") and (x.get("dataset_id"), x.get("task")) ==
+                (r.get("dataset_id"), r.get("task"))]
+        line = (f"chosen by the CV score ({r.get('dataset_id')}, task={r.get('task')}): {name(r)} {r.get('mode')} "
+                f"{fmt_ci(r)}")
+        if r.get("holdout_score") is not None:
+            line += f"; confirmed on the held-out part no CV saw: {fmt_ci(r, 'holdout_score')}"
+        else:
+            line += "; no held-out part (steps.train.holdout=0): this score also chose it, so it is optimistic"
+        lines.append(line)
+        if same:
+            lines.append(f"  {len(same)} other record(s) score inside its 95% interval: this data does not separate "
+                         f"them from it")
+    return lines
 
 
 def write_rows_csv(rows: list[dict], path: Path) -> Path:
@@ -141,7 +181,7 @@ def format_step_table(table: list[dict]) -> str:
 
 def _figures(rows: list[dict], out_dir: Path, modes_chart: bool) -> dict[str, Path]:
     written = {"summary": write_rows_csv(rows, out_dir / SUMMARY_CSV)}
-    ok = [r for r in rows if r.get("macro_f1_mean") is not None]
+    ok = [r for r in rows if r.get("score") is not None]
     heat = plot_heatmap(ok, out_dir / HEATMAP_PNG)
     if heat:
         written["heatmap"] = heat
@@ -156,16 +196,13 @@ def sweep_report(sweep_dir: Path, token: str | None = None, out_dir: Path | None
     if not jobs:
         log.warning("sweep report: no %s under %s (did the jobs run musicexp?)", JOB_FILE, sweep_dir)
         return {}
-    rows = mark_swept([r for j in jobs for r in job_rows(j)])
-    ok = [r for r in rows if r.get("macro_f1_mean") is not None]
+    rows = mark_best(mark_swept([r for j in jobs for r in job_rows(j)]))
+    ok = [r for r in rows if r.get("score") is not None]
     written = _figures(rows, out_dir or sweep_dir, len({r.get("mode") for r in ok}) > 1)
     failed = [j for j in jobs if j.get("status") != "COMPLETED"]
-    best = max(ok, key=lambda r: r["macro_f1_mean"], default=None)
     lines = [f"sweep report: {len(jobs)} jobs ({len(jobs) - len(failed)} completed, {len(failed)} failed), "
              f"{len(ok)} records", format_step_table(step_table(jobs))]
-    if best:
-        lines.append(f"best: job {best.get('job')} [{best.get('swept')}] {best.get('mode')} "
-                     f"macro-F1 {best['macro_f1_mean']:.3f} ± {best.get('macro_f1_std') or 0:.3f}")
+    lines.extend(best_lines(ok, lambda r: f"job {r.get('job')} [{r.get('swept')}]"))
     lines.extend(f"  {k}: {v}" for k, v in written.items())
     log.info("\n".join(lines))
     return written
@@ -180,7 +217,71 @@ def report_results(results: Path, out_dir: Path, dataset=None, experiment=None, 
     for key, want in (("dataset_id", dataset), ("experiment", experiment), ("mode", mode), ("task", task)):
         if want:
             recs = [r for r in recs if str(r.get(key)) in set(want)]
-    rows = mark_swept([record_row(r) for r in recs])
+    rows = mark_best(mark_swept([record_row(r) for r in recs]))
     if not rows:
         return {}, rows
     return _figures(rows, out_dir, True), rows
+
+
+def select(recs: list[dict], ref: str) -> list[dict]:
+    """The records of one run or configuration: ``ref`` is a run_id or config_hash (or a prefix)."""
+    return [r for r in recs if str(r.get("run_id", "")).startswith(ref) or str(r.get("config_hash", "")).startswith(ref)]
+
+
+def compare(recs: list[dict], a: str, b: str) -> list[dict]:
+    """Pair the records of ``a`` and ``b`` by (dataset, mode, task): the difference of their CV
+    scores and the corrected resampled t-test on their per-fold scores (only on the same folds)."""
+    from musicexp.evaluation.statistics import corrected_resampled_ttest
+
+    first = {(r.get("dataset_id"), r.get("mode"), r.get("task")): r for r in select(recs, a)}
+    out = []
+    for r2 in select(recs, b):
+        key = (r2.get("dataset_id"), r2.get("mode"), r2.get("task"))
+        r1 = first.get(key)
+        if r1 is None:
+            continue
+        row = {"dataset_id": key[0], "mode": key[1], "task": key[2], "a": r1.get("score"), "b": r2.get("score"),
+               "diff": (r2.get("score") or 0) - (r1.get("score") or 0), "p_t": None, "note": ""}
+        if not (r1.get("fold_f1") and r2.get("fold_f1")):
+            row["note"] = "no per-fold scores in these records (written before they were kept)"
+        elif r1.get("folds_id") != r2.get("folds_id"):
+            row["note"] = "different folds (dataset, seed, n_splits or repeats differ): not paired"
+        else:
+            diffs = [y - x for x, y in zip(r1["fold_f1"], r2["fold_f1"])]
+            row["p_t"] = corrected_resampled_ttest(diffs, r1["fold_train_mean"], r1["fold_test_mean"]).p
+        out.append(row)
+    return out
+
+
+def markdown_table(recs: list[dict]) -> list[str]:
+    """The modes of the latest run of each (dataset, task, model) as a Markdown table: CV score
+    with interval, per task, the majority baseline, the difference to the best mode with its
+    corrected t and McNemar p-values (the README's results tables are made with this)."""
+    latest: dict[tuple, str] = {}
+    for r in recs:
+        if r.get("score_low") is not None:
+            latest[(r.get("dataset_id"), r.get("task"), r.get("model"))] = r.get("run_id")
+    out = []
+    for (ds, task, model), run_id in latest.items():
+        rows = [r for r in recs if r.get("run_id") == run_id]
+        tasks = rows[0]["tasks"]
+        pre = (lambda k: f"{k}_") if len(tasks) > 1 else (lambda k: "")
+        out += [f"{ds}, task={task}, {model}: {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x "
+                f"{rows[0]['repeats']} repeat(s) (run {run_id})", "",
+                "| mode | CV score [95% CI] | " + " | ".join(f"{k} macro-F1" for k in tasks)
+                + " | vs best | p (corrected t) | p (McNemar) |",
+                "|---|---|" + "---|" * len(tasks) + "---|---|---|"]
+        for r in rows:
+            best = r["mode"] == r.get("best_mode")
+            mc = ", ".join(fmt_p(r.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
+            out.append(f"| {r['mode']} | {fmt_ci(r)} | " + " | ".join(fmt_ci(r, f'{pre(k)}f1') for k in tasks)
+                       + (" | best | | |" if best else f" | {r['diff_to_best']:+.3f} | {fmt_p(r.get('p_t_vs_best'))} | {mc} |"))
+        base = rows[0]
+        if "metadata_score" in base:
+            out.append(f"| metadata-only control | {fmt_ci(base, 'metadata_score')} | "
+                       + " | ".join(f"{base[pre(k) + 'metadata_f1']:.3f}" for k in tasks) + " | | | |")
+        out.append(f"| majority baseline | {base['baseline_score']:.3f} | "
+                   + " | ".join(f"{base[pre(k) + 'baseline_f1']:.3f}" for k in tasks) + " | | | |")
+        out.append("")
+    return out
+

@@ -1,0 +1,193 @@
+"""The results records of a study: headline scores with intervals, baselines, the paired
+comparison of the modes, the chance control and the held-out confirmation (one record per mode).
+
+The headline (``score``) is the macro-F1 of the pooled out-of-fold predictions over each
+task's full class set, averaged over tasks ("overall" with several tasks) and over repeats.
+Its 95% interval is a percentile bootstrap that resamples whole groups (works) of the pooled
+predictions. Per-fold scores (classes present in each test fold) feed the corrected
+resampled t-test between modes; McNemar's test compares the pooled predictions of the first
+repeat (the folds of ``seed`` itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from musicexp.evaluation import metrics
+from musicexp.evaluation import statistics as st
+from musicexp.evaluation.console import ALPHA
+
+INTERVAL = "95% percentile bootstrap over groups of the pooled out-of-fold predictions"
+
+
+def headline(y: dict, pooled: list[dict], n_classes: dict, tasks: list[str], rows=None) -> float:
+    """Pooled macro-F1 averaged over tasks and repeats (``rows``: a resample of the pieces)."""
+    idx = slice(None) if rows is None else rows
+    return float(np.mean([metrics.pooled_scores(y[k][idx], p[k][idx].argmax(1), n_classes[k])["f1"]
+                          for p in pooled for k in tasks]))
+
+
+def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what: str):
+    """rows -> mean over tasks and repeats of pooled ``what`` (acc or f1) of label predictions."""
+    def f(rows, _rows=None):
+        return float(np.mean([metrics.pooled_scores(y[k][rows], p[k][rows], n_classes[k])[what]
+                              for p in preds for k in tasks]))
+    return f
+
+
+def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
+             n_boot: int) -> st.Interval:
+    n = len(next(iter(y.values())))
+    idx = np.arange(n)
+    return st.group_bootstrap_interval(idx, idx, groups, _metric(y, preds, n_classes, tasks, what),
+                                       n_boot=n_boot, seed=seed)
+
+
+def folds_id(folds: list, pieces: list[str]) -> str:
+    """Identity of the fold assignment (records are paired across configs only when it matches)."""
+    h = hashlib.sha256()
+    for r, _, te in folds:
+        h.update(f"{r}:{','.join(sorted(pieces[i] for i in te))};".encode())
+    return h.hexdigest()[:16]
+
+
+def build(study, params) -> list[dict]:
+    """One record per mode (see the module docstring for the conventions)."""
+    tasks, n_classes, y = study.tasks, {k: len(c) for k, c in study.classes.items()}, study.y
+    multi = len(tasks) > 1
+    pre = (lambda k: f"{k}_") if multi else (lambda k: "")
+    folds_total = len(study.folds)
+    n_train = float(np.mean([len(tr) for _, tr, _ in study.folds]))
+    n_test = float(np.mean([len(te) for _, _, te in study.folds]))
+    preds = {m.name: [{k: p[m.name][k].argmax(1) for k in tasks} for p in study.proba] for m in study.modes}
+    base = study.baseline
+    seed, n_boot = params.seed, params.n_boot
+    common = {
+        "task": params.task, "tasks": tasks, "model": params.model, "n_splits": params.n_splits,
+        "repeats": params.repeats, "n_folds": folds_total, "grouped": study.groups is not None,
+        "stratified_on": study.plan["strat_name"], "n_pieces": len(study.pieces),
+        "n_pieces_labelled": study.plan["n_labelled"], "min_class_count": study.plan["min_count"],
+        "min_class_unit": study.plan["unit"], "dropped_classes": study.plan["dropped"],
+        **{f"n_pieces_{k}": len(study.pieces) for k in tasks}, "class_weight": params.class_weight,
+        "interval": INTERVAL, "folds_id": folds_id(study.folds, study.pieces),
+        "fold_train_mean": n_train, "fold_test_mean": n_test,
+    }
+    recs = []
+    for mode in study.modes:
+        m = mode.name
+        rec: dict[str, Any] = {"mode": m, **common}
+        for k in tasks:
+            p = pre(k)
+            for what in ("f1", "acc"):
+                iv = interval({k: y[k]}, [{k: x[k]} for x in preds[m]], n_classes, [k], study.groups, what, seed,
+                              n_boot)
+                rec[f"{p}{what}"], rec[f"{p}{what}_low"], rec[f"{p}{what}_high"] = iv.estimate, iv.low, iv.high
+                rec[f"{p}baseline_{what}"] = _metric({k: y[k]}, [{k: b[k]} for b in base], n_classes, [k],
+                                                     what)(slice(None))
+            rec.update({f"{p}{key}": v for key, v in metrics.summarise(study.fold_scores[m][k]).items()})
+            rec[f"{p}n_classes"] = n_classes[k]
+        if multi:
+            for what in ("f1", "acc"):
+                iv = interval(y, preds[m], n_classes, tasks, study.groups, what, seed, n_boot)
+                rec[f"overall_{what}"], rec[f"overall_{what}_low"], rec[f"overall_{what}_high"] = \
+                    iv.estimate, iv.low, iv.high
+                rec[f"overall_baseline_{what}"] = _metric(y, base, n_classes, tasks, what)(slice(None))
+            per_fold = [{q: float(np.mean([study.fold_scores[m][k][f][q] for k in tasks])) for q in ("acc", "f1")}
+                        for f in range(folds_total)]
+            rec.update({f"overall_{key}": v for key, v in metrics.summarise(per_fold).items()})
+        head = "overall_" if multi else ""
+        rec["score"], rec["score_low"], rec["score_high"] = (rec[f"{head}f1"], rec[f"{head}f1_low"],
+                                                             rec[f"{head}f1_high"])
+        rec["baseline_score"] = rec[f"{head}baseline_f1"]
+        rec["guess_f1"] = float(np.mean([1 / n_classes[k] for k in tasks]))
+        rec["fold_f1"] = [float(np.mean([study.fold_scores[m][k][f]["f1"] for k in tasks])) for f in range(folds_total)]
+        if mode.kind == "late":
+            for k in tasks:
+                for b in mode.blocks:
+                    rec[f"{k}_w_{b}_mean"] = float(np.mean([fi[f"w_{b}_{k}"] for fi in study.fold_info[m]]))
+        if m in study.null:
+            rec["chance_p"] = st.permutation_pvalue(rec["score"], study.null[m])
+            rec["chance_n"] = len(study.null[m])
+            rec["chance_mean"] = float(np.mean(study.null[m]))
+        if study.holdout:
+            _holdout_fields(rec, study, m, tasks, n_classes, pre, seed, n_boot)
+        recs.append(rec)
+    if study.control:
+        _control_fields(recs, study, tasks, n_classes, pre, seed, n_boot)
+    _compare(recs, study, preds, tasks, pre, n_train, n_test)
+    return recs
+
+
+def _control_fields(recs: list[dict], study, tasks, n_classes, pre, seed: int, n_boot: int) -> None:
+    """The metadata-only control, scored like the modes, beside each record; ``metadata_close``:
+    the control is informative (its interval lies above ``guess_f1``, the macro-F1 of guessing
+    with the class frequencies, 1 / classes per task) and reaches the lower end of that mode's
+    interval."""
+    preds = [{k: p[k].argmax(1) for k in tasks} for p in study.control["proba"]]
+    iv = interval(study.y, preds, n_classes, tasks, study.groups, "f1", seed, n_boot)
+    per_task = {k: _metric({k: study.y[k]}, [{k: x[k]} for x in preds], n_classes, [k], "f1")(slice(None))
+                for k in tasks}
+    for rec in recs:
+        rec["metadata_score"], rec["metadata_score_low"], rec["metadata_score_high"] = iv.estimate, iv.low, iv.high
+        rec.update({f"{pre(k)}metadata_f1": v for k, v in per_task.items()})
+        rec["metadata_close"] = bool(iv.low > rec["guess_f1"] and iv.estimate >= rec["score_low"])
+
+
+def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, n_boot: int) -> None:
+    ho = study.holdout
+    pred = [{k: ho["proba"][m][k].argmax(1) for k in tasks}]
+    for k in tasks:
+        rec[f"{pre(k)}holdout_f1"] = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])["f1"]
+        rec[f"{pre(k)}holdout_acc"] = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])["acc"]
+    iv = interval(ho["y"], pred, n_classes, tasks, ho["groups"], "f1", seed, n_boot)
+    rec["holdout_score"], rec["holdout_score_low"], rec["holdout_score_high"] = iv.estimate, iv.low, iv.high
+    rec["n_holdout"] = len(ho["pieces"])
+
+
+def _compare(recs: list[dict], study, preds: dict, tasks, pre, n_train: float, n_test: float) -> None:
+    """Each mode against the best one (highest score): the difference, the corrected resampled
+    t-test on the paired per-fold scores, McNemar's test per task on the first repeat."""
+    best = max(recs, key=lambda r: r["score"])
+    for rec in recs:
+        rec["best_mode"] = best["mode"]
+        rec["diff_to_best"] = rec["score"] - best["score"]
+        if rec is best:
+            rec["p_t_vs_best"] = None
+            rec.update({f"{pre(k)}p_mcnemar_vs_best": None for k in tasks})
+            continue
+        diffs = np.array(rec["fold_f1"]) - np.array(best["fold_f1"])
+        rec["p_t_vs_best"] = st.corrected_resampled_ttest(diffs, n_train, n_test).p
+        for k in tasks:
+            yk = study.y[k]
+            rec[f"{pre(k)}p_mcnemar_vs_best"] = st.mcnemar(preds[rec["mode"]][0][k] == yk,
+                                                           preds[best["mode"]][0][k] == yk).p
+        rec["significant_vs_best"] = bool(rec["p_t_vs_best"] < ALPHA)
+
+
+def artifact(study, recs: list[dict]) -> dict:
+    """The train artifact's outputs: records, per-fold facts and scores, the out-of-fold
+    probabilities of every repeat (and of the held-out part), confusion matrices and
+    classification reports of the first repeat's pooled predictions."""
+    preds: dict[str, np.ndarray] = {"piece": np.array(study.pieces, dtype=str)}
+    fold = np.full((len(study.proba), len(study.pieces)), -1)
+    for f, (r, _, te) in enumerate(study.folds):
+        fold[r, te] = f
+    preds["fold"] = fold
+    confusion, reports = {}, {}
+    for m in study.modes:
+        for k in study.tasks:
+            preds[f"{m.name}__{k}__proba"] = np.stack([p[m.name][k] for p in study.proba])
+            pred = study.proba[0][m.name][k].argmax(1)
+            confusion[f"{m.name}/{k}"] = metrics.confusion(study.y[k], pred, study.classes[k])
+            reports[f"{m.name}/{k}"] = metrics.report(study.y[k], pred, study.classes[k])
+            if study.holdout:
+                preds[f"holdout__{m.name}__{k}__proba"] = study.holdout["proba"][m.name][k]
+    if study.holdout:
+        preds["holdout_piece"] = np.array(study.holdout["pieces"], dtype=str)
+    folds = {m.name: {"folds": study.fold_info[m.name], **{k: study.fold_scores[m.name][k] for k in study.tasks}}
+             for m in study.modes}
+    return {"records": recs, "metrics": {"modes": folds, "chance": study.null}, "predictions": preds,
+            "confusion": confusion, "reports": reports}
