@@ -161,7 +161,8 @@ def make_hostile_corpus(root: Path, per_class: int = 6, big: bool = True, seed: 
     expect["gamma/dangling_symlink.mid"] = ("bad", "broken symlink")
     os.symlink("self_loop.mid", root / "alpha" / "self_loop.mid")
     expect["alpha/self_loop.mid"] = ("bad", "cannot stat")
-    os.symlink("..", root / "alpha" / "loop_to_parent")  # a folder loop: must not be followed
+    os.symlink("..", root / "alpha" / "loop_to_parent")  # a folder loop: not followed, but listed
+    expect["alpha/loop_to_parent"] = ("bad", "symlinked folder already read as data_root (a loop")
     bad_name = os.fsencode(root / "beta") + b"/caf\xe9_latin1.mid"
     with open(bad_name, "wb") as fh:
         fh.write(good)

@@ -69,7 +69,7 @@ class LabelsConf:
 class DatasetConf:
     id: str = param(MISSING, doc="names the folder artifacts/<id>/ (letters, digits, _ . + -)")
     data_root: str = param(MISSING, doc="the MIDI folder (relative: to where you run musicexp)")
-    build: Optional[str] = param(None, doc="packaged manifest ('default', 'subset100') built on first use")
+    build: Optional[str] = param(None, doc="manifest built on first use: 'default', 'subset100' or a CSV path")
     program: Optional[int] = param(None, check=within(0, 127, "both"), doc="MIDI program written for every part when building")
     extensions: List[str] = param(factory=lambda: [".mid", ".midi"], check=nonempty, doc="file extensions read")
     on_error: OnError = param(OnError["skip"], hash=UNHASHED,
@@ -156,32 +156,79 @@ def _unusable(path: Path) -> str | None:
     return None
 
 
+def _shown(rel: str) -> str:
+    """``rel`` printable and JSON-safe (a name that is not UTF-8 shows U+FFFD for its bad bytes)."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def discover_all(root: Path, extensions) -> tuple[list[str], list[tuple[str, str]]]:
     """(usable MIDI files, [(file, reason), ...] for unusable ones) below ``root``.
 
-    Symlinked folders are not followed, so a link to a parent folder cannot loop. Names that
-    are not valid UTF-8 (e.g. Latin-1 names from an old archive) are rejected with the advice to
-    rename them: they could be neither hashed nor written to the artifacts' JSON.
+    Symlinked folders are followed (a dataset assembled from several disks): their files keep
+    their path through the link (``jazz/a.mid`` for ``root/jazz -> /disk2/jazz``), so the folder
+    still names the label. Each folder is read once, by its (st_dev, st_ino): the real folders
+    under ``root`` first, then the symlinked ones in name order; a link to a folder already read
+    (a loop back to a folder above it, or a second link to one folder) is not followed but listed
+    with the folder it was read as, and so is a folder that cannot be listed. Names that are not
+    valid UTF-8 (e.g. Latin-1 names from an old archive) are rejected with the advice to rename
+    them: they could be neither hashed nor written to the artifacts' JSON.
     """
     exts = tuple(e.lower() for e in extensions)
     found, rejected = [], []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith(".") or not name.lower().endswith(exts):
-                continue
-            rel = Path(dirpath, name).relative_to(root).as_posix()
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                rejected.append((shown, "file name is not valid UTF-8; rename the file (e.g. with convmv)"))
-                continue
-            reason = _unusable(Path(dirpath, name))
-            if reason is None:
-                found.append(rel)
-            else:
-                rejected.append((rel, reason))
+
+    def rel_of(path: str) -> str:
+        return Path(path).relative_to(root).as_posix()
+
+    def not_listed(exc: OSError) -> None:  # os.walk's onerror: a folder it cannot list
+        rejected.append((_shown(rel_of(exc.filename)) if exc.filename else ".",
+                         f"cannot list folder ({exc.strerror or exc}); its files are not read"))
+
+    def claim(path: str, rel: str, link: bool) -> bool:
+        """Read the folder at ``path`` (as ``rel``) unless it was already read; list it if so."""
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            rejected.append((_shown(rel), f"cannot stat folder ({exc.strerror or exc}); its files are not read"))
+            return False
+        other = seen.setdefault((st.st_dev, st.st_ino), rel)
+        if other == rel:
+            return True
+        what = "data_root" if other == "." else repr(_shown(other))
+        loop = other == "." or rel.startswith(other + "/")
+        how = ("a loop: it points back to a folder above it" if loop else
+               "a second link to the same folder" if link else "the same folder reached twice")
+        rejected.append((_shown(rel), f"{'symlinked ' if link else ''}folder already read as {what} ({how}); "
+                                      "its files are listed once"))
+        return False
+
+    seen: dict[tuple[int, int], str] = {}
+    trees = [str(root)] if claim(str(root), ".", False) else []
+    while trees:  # data_root's own tree, then each symlinked folder found (breadth first)
+        links = []
+        for dirpath, dirnames, filenames in os.walk(trees.pop(0), onerror=not_listed, followlinks=False):
+            walk = []
+            for d in sorted(d for d in dirnames if not d.startswith(".")):
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):
+                    links.append(full)  # claimed once this tree's real folders are
+                elif claim(full, rel_of(full), False):
+                    walk.append(d)
+            dirnames[:] = walk
+            for name in filenames:
+                if name.startswith(".") or not name.lower().endswith(exts):
+                    continue
+                rel = rel_of(os.path.join(dirpath, name))
+                try:
+                    rel.encode("utf-8")
+                except UnicodeEncodeError:
+                    rejected.append((_shown(rel), "file name is not valid UTF-8; rename the file (e.g. with convmv)"))
+                    continue
+                reason = _unusable(Path(dirpath, name))
+                if reason is None:
+                    found.append(rel)
+                else:
+                    rejected.append((rel, reason))
+        trees += [link for link in links if claim(link, rel_of(link), True)]
     return sorted(found), sorted(rejected)
 
 
@@ -190,7 +237,10 @@ def open_dataset(cfg: Any, root: Path, progress: bool = True) -> Dataset:
     if cfg.build:
         from musicexp.data import corpus
 
-        manifest = corpus.manifest_path(cfg.build)
+        try:
+            manifest = corpus.resolve_manifest(cfg.build)
+        except (ValueError, FileNotFoundError) as exc:
+            raise DatasetError(f"dataset.build={cfg.build!r}: {exc}") from None
         if not corpus.is_built(root, manifest, cfg.program):
             from filelock import FileLock
 

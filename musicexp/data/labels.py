@@ -2,6 +2,20 @@
 sub-folder name, or a regex with named groups over the file name (the XMIDI layout
 ``XMIDI_<emotion>_<genre>_<id>.midi``).
 
+Sources (``dataset.labels.source``, default ``csv``):
+
+- ``csv``: ``dataset.labels.csv`` (default ``labels.csv`` in data_root), one row per file; its
+  ``file_column`` (default ``file``) holds the path relative to data_root (``jazz/a.mid``).
+- ``folder``: the first sub-folder under data_root is the label, in a column named
+  ``dataset.labels.folder_column`` (default ``label``); files directly in data_root have none.
+- ``regex``: ``dataset.labels.pattern`` is matched with ``re.search`` against each file's *name*
+  (``XMIDI_happy_pop_x1.midi``, extension included), never its path below data_root; anchor it
+  with ``^...$`` to match the whole name. Each named group fills the column of its name.
+
+``dataset.labels.columns`` names the tasks. Left empty, every column becomes a task: every CSV
+column but the file and group columns, every named group of the pattern. So a ``(?P<id>...)``
+group becomes a (useless) task too: name the columns you want, e.g. ``columns=[emotion,genre]``.
+
 :func:`collect` reads the labels without any MIDI parsing, so the same checks run as a
 pre-flight on the discovered files and in the `labels` step on the files that parsed. Pieces
 without labels and label rows without a MIDI file are problems (listed, never dropped silently).
@@ -84,13 +98,52 @@ def label_columns(lab, available: list[str]) -> list[str]:
     return cols
 
 
-def _no_row_reason(lab) -> str:
+def _no_row_reason(lab, pid: str) -> str:
     source = lab.source.value
     if source == "csv":
-        return f"no row in {lab.csv} (dataset.labels.csv, column {lab.file_column!r})"
+        return (f"no row in {lab.csv} with this path relative to data_root "
+                f"(dataset.labels.csv, column {lab.file_column!r})")
     if source == "folder":
         return "not inside a sub-folder of data_root (dataset.labels.source=folder: the folder is the label)"
-    return "file name does not match dataset.labels.pattern"
+    return (f"file name {PurePosixPath(pid).name!r} does not match dataset.labels.pattern '{lab.pattern}' "
+            "(re.search on the file name, not its path)")
+
+
+def _examples(names, n: int = 2) -> str:
+    return ", ".join(repr(x) for x in names[:n])
+
+
+def _nothing_labelled(got: dict, lab) -> str:
+    """Why no piece has labels, in the terms of the label source, with a file name or two."""
+    rows, columns, source = got["rows"], got["columns"], got["source"]
+    pieces = got["unlabeled"]  # (no piece is kept)
+    missing = [p for p in pieces if p not in rows]
+    empty = len(pieces) - len(missing)  # a row, but an empty label
+    head = f"no piece has labels {columns} (dataset.labels.source={source})"
+    tail = (f"; the {empty} file(s) with a row have an empty label" if empty else "")
+    if source == "regex":
+        names = [PurePosixPath(p).name for p in missing]
+        msg = (f"{head}: dataset.labels.pattern '{lab.pattern}' is matched (re.search) against each file's name, "
+               f"not its path, and matched {empty} of {len(pieces)} file name(s)")
+        if names:
+            msg += f"; names it does not match: {_examples(names)}"
+        return msg + (f" (its groups {columns} took no part in the {empty} match(es))" if empty else "") + \
+            ". Fix the pattern, or use dataset.labels.source=csv|folder."
+    if source == "folder":
+        msg = (f"{head}: with source=folder each file must be inside a sub-folder of data_root, whose name "
+               f"is its label (column {lab.folder_column!r})")
+        if missing:
+            msg += f"; {len(missing)} of {len(pieces)} file(s) are directly in data_root, e.g. {_examples(missing, 1)}"
+        return msg + tail + ". Move the files into one folder per class, or use dataset.labels.source=csv|regex."
+    msg = (f"{head}: file names in the CSV ({lab.csv}, column {lab.file_column!r}) must be paths relative to "
+           "data_root, spelled as the files are")
+    if missing:
+        msg += f"; data_root has e.g. {_examples(missing, 1)}"
+        if got["no_file"]:
+            msg += f", the CSV names e.g. {_examples(got['no_file'], 1)}, which is no file under data_root"
+        elif not rows:
+            msg += ", the CSV has no row"
+    return msg + tail + "."
 
 
 def collect(ds, lab, pieces: list[str], bad=()) -> dict:
@@ -118,7 +171,7 @@ def collect(ds, lab, pieces: list[str], bad=()) -> dict:
         empty = [] if row is None else [c for c in columns if not (row.get(c) or "").strip()]
         if row is None or empty:
             unlabeled.append(pid)
-            reason = _no_row_reason(lab) if row is None else f"empty label for {', '.join(map(repr, empty))}"
+            reason = _no_row_reason(lab, pid) if row is None else f"empty label for {', '.join(map(repr, empty))}"
             problems.append({"file": pid, "reason": reason})
         else:
             kept.append(pid)
@@ -137,10 +190,7 @@ def make_table(got: dict, lab) -> dict[str, np.ndarray]:
 
     rows, columns, kept = got["rows"], got["columns"], got["kept"]
     if not kept:
-        raise LabelError(
-            f"no piece has labels {columns} (source={got['source']}); check "
-            "dataset.labels (file names in the CSV must be paths relative to data_root)."
-        )
+        raise LabelError(_nothing_labelled(got, lab))
     table = {"piece": np.array(kept, dtype=str)}
     for c in columns:
         table[c] = np.array([rows[p][c].strip() for p in kept], dtype=str)

@@ -159,6 +159,7 @@ def plan(lab: dict, columns: list[str], t) -> dict:
     for k in tasks:
         left = np.unique(lab[k][cv])
         if len(left) < 2:
+            _blame_other_task(k, tasks, lab, groups_all, need, unit)
             sup = sorted(support(lab[k], groups_all).items(), key=lambda cs: -cs[1][0])
             bound = sup[1][1][0] if len(sup) > 1 else 0
             key = "steps.train.n_splits" if t.min_class_count is None else "steps.train.min_class_count"
@@ -178,6 +179,25 @@ def plan(lab: dict, columns: list[str], t) -> dict:
                          "lower steps.train.n_splits or set steps.train.grouped=false")
     return {"tasks": tasks, "cv": cv, "holdout": held, "dropped": dropped, "min_count": need, "unit": unit,
             "strat_name": strat_name, "strat_y": strat_y, "groups": groups}
+
+
+def _blame_other_task(k: str, tasks: list[str], lab: dict, groups, need: int, unit: str) -> None:
+    """Task ``k`` lost its classes although they have the support: another task's rare classes
+    took its pieces (every piece needs a label per task). Name that task; raise TrainError."""
+    own = [c for c, (g, _) in support(lab[k], groups).items() if g >= need]
+    if len(own) < 2:
+        return  # k's own classes are too small: the caller's message says so
+    for other in tasks:
+        sup = support(lab[other], groups)
+        rare = [c for c, (g, _) in sup.items() if g < need]
+        if other != k and rare:
+            example = ", ".join(f"{c!r}: {sup[c][0]} {unit}" for c in rare[:3])
+            raise TrainError(
+                f"task {other!r} has {len(rare)} of {len(sup)} classes with fewer than {need} {unit} (e.g. {example}); "
+                f"dropping them leaves no piece for task {k!r}, which alone would keep {len(own)} classes. Is "
+                f"{other!r} a label? With dataset.labels.columns empty every column (and every named group of a "
+                f"labels regex) is a task: name the label columns, e.g. dataset.labels.columns=[{k}], or score one "
+                f"task with steps.train.task={k}.")
 
 
 def outer_folds(y: np.ndarray, groups, n_splits: int, seed: int, repeats: int) -> list[tuple[int, np.ndarray, np.ndarray]]:

@@ -208,6 +208,7 @@ def cmd_gc(store: ArtifactStore, args) -> int:
     now = dt.datetime.now().astimezone()
     grace = dt.timedelta(hours=args.min_age_hours)
     doomed: list[tuple[Entry, str]] = []
+    young = 0  # artifacts the criteria select, kept for being younger than the grace period
     for e in store.entries():
         if _garbage(e):
             doomed.append((e, _describe(e)))
@@ -215,8 +216,6 @@ def cmd_gc(store: ArtifactStore, args) -> int:
         if e.kind != "artifact":
             continue
         when = committed(e)
-        if now - when < grace:
-            continue  # a run may be about to use it
         reasons = []
         if keep is not None:
             if e.name in keep:
@@ -226,6 +225,9 @@ def cmd_gc(store: ArtifactStore, args) -> int:
             if when >= cutoff:
                 continue
             reasons.append(f"committed {when:%Y-%m-%d}")
+        if now - when < grace:
+            young += 1  # a run may be about to use it
+            continue
         doomed.append((e, ", ".join(reasons)))
     total = sum(_size(e.path) for e, _ in doomed)
     verb = "removing" if args.yes else "would remove"
@@ -236,7 +238,10 @@ def cmd_gc(store: ArtifactStore, args) -> int:
             print(f"{'removed' if ok else 'in use, kept'}  {where}  ({why})")
         else:
             print(f"would remove  {where}  ({why})")
-    print(f"{verb} {len(doomed)} folder(s), {human_size(total)}" + ("" if args.yes else "; dry run: add --yes"))
+    kept = (f"; {young} matching artifact(s) younger than the {args.min_age_hours:g}-hour grace period kept "
+            "(--min-age-hours 0 to include them)") if young else ""
+    print(f"{verb} {len(doomed)} folder(s), {human_size(total)}" + ("" if args.yes else "; dry run: add --yes")
+          + kept)
     return 0
 
 
