@@ -68,9 +68,10 @@ def compose(overrides: list[str]):
 def dataset(name: str):
     """The embedded dataset's folder (built on first use) and its Dataset object."""
     from musicexp.data.dataset import open_dataset
+    from musicexp.engine.config import resolve_path
 
     cfg = compose([f"dataset={name}", "progress=false"])
-    return cfg, open_dataset(cfg.dataset, ROOT / cfg.dataset.data_root, progress=False)
+    return cfg, open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, ROOT), progress=False)
 
 
 def run_step(cfg, name: str, inputs: dict, ds=None):
@@ -202,15 +203,14 @@ _SCRATCH: dict[str, tuple] = {}  # dataset -> (TemporaryDirectory, first-run sec
 
 
 def scratch_project(name: str) -> tuple[Path, float]:
-    """A scratch folder a user could have run in: data/ links to the project's embedded datasets
-    (built once), everything else (artifacts, results, outputs) is fresh. The first call per
+    """A scratch folder a user could have run in: the embedded datasets are the user's (built
+    once, in the per-user data folder), everything else (artifacts, results, outputs) is fresh. The first call per
     dataset makes the first run there, `musicexp dataset=<name> progress=false`, and times it;
     the cached-rerun row then reuses that cache, so the rerun is timed on a cache this version
     wrote, and data_100 is computed once per benchmark."""
     if name not in _SCRATCH:
-        dataset(name)  # build the embedded dataset under ROOT/data if missing (not timed)
+        dataset(name)  # build the embedded dataset if missing (not timed)
         tmp = tempfile.TemporaryDirectory()
-        (Path(tmp.name) / "data").symlink_to(ROOT / "data", target_is_directory=True)
         t = time.perf_counter()
         subprocess.run([_musicexp(), f"dataset={name}", "progress=false"], cwd=tmp.name, check=True,
                        capture_output=True)
@@ -310,9 +310,8 @@ def _synthetic(src: Path, dst: Path, n: int) -> None:
 
 def bench_scaling() -> None:
     child = SCALING_CHILD.format(bench=str(Path(__file__).resolve().parent))
-    data = ROOT / "data" / "Data"
-    dataset("data")
-    for n, root in ((100, data), (300, data), (590, data), (5000, None)):
+    data = dataset("data")[1].root
+    for n, root in ((100, data), (300, data), (564, data), (5000, None)):
         if root is None:
             tmp = Path(tempfile.mkdtemp(prefix="musicexp-synth-"))
             _synthetic(data, tmp, n)

@@ -1,3 +1,3 @@
-from musicexp.app import main
+from musicexp.app import cli
 
-main()
+cli()

@@ -54,7 +54,7 @@ def test_bad_config_fails_before_any_work(tmp_path):
     data = make_dataset(tmp_path / "midi", per_class=3)
     for bad, needle in [
         ("steps.sgt.alpha=0", "steps.sgt.alpha"),
-        ("steps.sgt.nope=1", "Key 'nope' not in 'SgtConf'"),
+        ("steps.sgt.nope=1", "unknown config key 'steps.sgt.nope'"),
         ("steps.sgt.token_mode=chords", "expected one of [pitch_class, prog_pitch, pitch, interval]"),
         ("steps.sgt.top_vocab=0", "steps.sgt.top_vocab"),
         ("dataset.data_root=/nonexistent/folder", "is not a folder"),

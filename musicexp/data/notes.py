@@ -104,7 +104,7 @@ def parse_all(paths: list[str], n_jobs: int, progress: bool):
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(paths), desc="notes", unit="file", disable=not progress, leave=False)
+    bar = tqdm(total=len(paths), desc="notes", unit="file", disable=not progress, leave=False, file=sys.stdout)
     if n_jobs <= 1 or len(paths) < 16:
         out = []
         for p in paths:

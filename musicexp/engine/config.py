@@ -22,7 +22,7 @@ from typing import Any, List, Optional
 
 from musicexp.data.dataset import DatasetConf
 from musicexp.engine import registry
-from musicexp.engine.registry import UNHASHED, param
+from musicexp.engine.registry import UNHASHED, param, within
 from musicexp.errors import UserError
 
 
@@ -42,13 +42,23 @@ class ExperimentConf:
     name: str = param("default", doc="recorded with every result")
 
 
+@dataclass
+class TrackingConf:
+    enabled: bool = param(False, hash=UNHASHED, doc="log each run with new results to MLflow (pip install 'musicexp[track]')")
+    uri: Optional[str] = param(None, hash=UNHASHED, doc="MLflow tracking URI; null = a file store ./mlruns")
+    experiment: str = param("musicexp", hash=UNHASHED, doc="MLflow experiment name")
+
+
 ROOT_KEYS = [  # (name, type, field) of the root besides paths, dataset, steps, experiment
     ("seed", int, param(42, doc="seed of folds, walks, models")),
     ("deterministic_tf", bool, param(True, doc="TensorFlow op determinism (same numbers run after run)")),
     ("resume", bool, param(True, hash=UNHASHED, doc="reuse finished artifacts; false recomputes every step")),
     ("skip", List[str], param(factory=list, hash=UNHASHED, doc="steps not run: their cached artifact is used")),
     ("force", List[str], param(factory=list, hash=UNHASHED, doc="steps recomputed, with everything downstream")),
-    ("progress", bool, param(True, hash=UNHASHED, doc="progress bars")),
+    ("progress", bool, param(True, hash=UNHASHED, doc="progress bars (on a terminal only)")),
+    ("verbose", int, param(0, hash=UNHASHED, check=within(0, 2, "both"),
+                           doc="0: short console; 1: + classification reports, warnings; 2: + TensorFlow's log")),
+    ("dry_run", bool, param(False, hash=UNHASHED, doc="say which steps would run or be reused, compute nothing")),
 ]
 
 
@@ -66,6 +76,7 @@ def _root(steps: tuple) -> type:
         ("dataset", DatasetConf, field(default_factory=DatasetConf)),
         ("steps", steps_conf, field(default_factory=steps_conf)),
         ("experiment", ExperimentConf, field(default_factory=ExperimentConf)),
+        ("tracking", TrackingConf, field(default_factory=TrackingConf)),
         *ROOT_KEYS[2:],
     ])
 
@@ -175,3 +186,73 @@ def validate(cfg: Any) -> None:
     if problems:
         raise ConfigError(f"{len(problems)} config problem(s):\n  " + "\n  ".join(problems)
                           if len(problems) > 1 else problems[0])
+
+
+# --------------------------------------------------------------------------- the command line
+
+#: config groups whose options are chosen on the command line (``dataset=data_100``)
+GROUPS = ("dataset", "experiment", "steps/sgt", "hydra/launcher", "hydra/sweeper")
+#: Hydra's flags that take a value (the next argument is not an override)
+_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
+                     "--package", "-p", "--info", "-i", "--experimental-rerun"}
+
+
+def schema_keys(schema: type | None = None, prefix: str = "") -> dict[str, dataclasses.Field]:
+    """Every dotted key of the schema with its field (the one place key docs come from)."""
+    out: dict[str, dataclasses.Field] = {}
+    schema = schema or root_schema()
+    nested = _nested(schema)
+    for f in dataclasses.fields(schema):
+        if f.name in nested:
+            out.update(schema_keys(nested[f.name], f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = f
+    return out
+
+
+def unknown_override(args: list[str]) -> str | None:
+    """The first ``key=value`` argument whose key the schema lacks, with the nearest valid key."""
+    keys = schema_keys()
+    skip = False
+    for a in args:
+        if skip or a.startswith("-"):
+            skip = not skip and a in _FLAGS_WITH_VALUE
+            continue
+        key = a.split("=", 1)[0]
+        if "=" not in a or key.startswith(("+", "~", "hydra")) or "/" in key or key in GROUPS:
+            continue
+        if key not in keys:
+            near = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+            return (f"unknown config key {key!r}" + (f" (did you mean {near[0]}?)" if near else "")
+                    + "; `musicexp --help` lists the keys")
+    return None
+
+
+def _options(group: str) -> list[str]:
+    from importlib.resources import files
+
+    folder = files("musicexp.conf").joinpath(group)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) if folder.is_dir() else []
+
+
+def help_text() -> str:
+    """``musicexp --help``: usage, the config groups and every key with its default and doc."""
+    lines = ["musicexp: reproducible symbolic-music classification experiments (a Hydra app).", "",
+             "usage: musicexp [GROUP=OPTION ...] [KEY=VALUE ...]   one run",
+             "       musicexp -m KEY=V1,V2 ...                    a sweep (one job per combination)",
+             "       musicexp --dry-run ...                       which steps would run or be reused",
+             "       musicexp --cfg job ...                       print the composed config",
+             "       musicexp --hydra-help                        Hydra's own options", "",
+             "config groups (GROUP=OPTION; your own files with --config-dir DIR):"]
+    for group in GROUPS:
+        found = _options(group)
+        if found:
+            lines.append(f"  {group:<16} {', '.join(found)}")
+    lines += ["", "keys (KEY=VALUE; [default]):"]
+    for key, f in schema_keys().items():
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "???")
+        default = getattr(default, "value", default)
+        lines.append(f"  {key} [{default}]" + (f"  {f.metadata['doc']}" if f.metadata.get("doc") else ""))
+    lines += ["", "Docs: README.md (the user guide) and docs/ (methods, evaluation protocol, architecture)."]
+    return "\n".join(lines)

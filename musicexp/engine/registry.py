@@ -153,7 +153,8 @@ class Step:
       problems(artifact) -> the ``{"file", "reason"}`` problems an artifact lists (bad files,
         unlabeled pieces): shown in the run summary under ``problem_kind``, and
         ``dataset.on_error=raise`` stops at the first, for computed and reused artifacts alike;
-      report(artifact, records) -> console lines after the step table (the records step's).
+      report(artifact, records, verbose) -> console lines after the step table (the records step's);
+      files(artifact, records) -> {file name: text} written into the run's folder (reports).
     ``records=True``: the run's target; its ``records`` output are the results records.
     """
 
@@ -166,7 +167,8 @@ class Step:
     preflight: Callable[[Any, Params], list[dict]] | None = None
     problems: Callable[[Any], list[dict]] | None = None
     problem_kind: str = "problem(s)"
-    report: Callable[[Any, list[dict]], list[str]] | None = None
+    report: Callable[[Any, list[dict], int], list[str]] | None = None
+    files: Callable[[Any, list[dict]], dict[str, str]] | None = None
     records: bool = False
 
     def deps_for(self, params: Params) -> tuple[str, ...]:

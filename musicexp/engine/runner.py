@@ -13,15 +13,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from musicexp.engine import faults, graph, results
 from musicexp.engine.cache import Artifact, ArtifactStore
 from musicexp.engine.config import Paths, resolve_paths, validate
-from musicexp.engine.fsutil import atomic_write_json
+from musicexp.engine.fsutil import atomic_write, atomic_write_json
 from musicexp.engine.graph import Node
 from musicexp.engine.hashing import digest
 from musicexp.engine.registry import Context
@@ -58,6 +60,7 @@ class RunResult:
     records: list[dict]
     appended: int
     settings: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)  # written into the run's folder (reports, summary)
 
     @property
     def score(self) -> float | None:
@@ -88,11 +91,13 @@ def run(cfg: Any, overrides: list[str] | None = None) -> RunResult:
     store = ArtifactStore(paths.artifacts)
     from musicexp.data.dataset import open_dataset
 
-    ds = open_dataset(cfg.dataset, paths.data_root, progress=cfg.progress)
+    ds = open_dataset(cfg.dataset, paths.data_root, progress=bool(cfg.progress) and sys.stdout.isatty())
     nodes = graph.plan(cfg, ds)
     order = list(nodes)
     target = order[-1]
     forced = graph.downstream(cfg.force, {n: nodes[n].deps for n in order}) if cfg.resume else set(order)
+    if cfg.dry_run:
+        return _dry_run(cfg, store, ds, nodes, forced)
     strict = cfg.dataset.on_error.value == "raise"
     if target in forced or strict or store.get(ds.id, target, nodes[target].hash) is None:
         for node in nodes.values():  # (a cached target passed these on the same inputs)
@@ -122,8 +127,9 @@ def run(cfg: Any, overrides: list[str] | None = None) -> RunResult:
     appended = results.append(records, paths.results_jsonl, paths.results_csv,
                               only_missing=runs[target].status not in ("ran", "forced"))
     _write_job(paths, cfg, runs, records, settings, overrides or [], appended)
-    _console(nodes, runs, records, appended, time.perf_counter() - t0)
-    return RunResult(runs, records, appended, settings)
+    files = _write_files(paths, nodes, runs, records)
+    _console(cfg, nodes, runs, records, appended, time.perf_counter() - t0, overrides or [], files)
+    return RunResult(runs, records, appended, settings, files)
 
 
 def _check(node: Node, outputs, ds, strict: bool, where: str) -> None:
@@ -160,7 +166,8 @@ def _compute(store: ArtifactStore, ds, cfg, node: Node, sr: StepRun, inputs: dic
         log.info("%s %s: running", sr.name, sr.hash[:10])
         faults.point("step.start", sr.name)  # the hash lock is held
         t = time.perf_counter()
-        outputs, summary = node.step.run(inputs, node.params, Context(ds, node.settings, bool(cfg.progress)))
+        bars = bool(cfg.progress) and sys.stdout.isatty()  # (progress bars go to stdout: never into a log file)
+        outputs, summary = node.step.run(inputs, node.params, Context(ds, node.settings, bars))
         sr.seconds = time.perf_counter() - t
         faults.point("step.done", sr.name)  # outputs built, nothing written yet
         check(outputs)
@@ -184,6 +191,7 @@ def _records(cfg, nodes: dict[str, Node], target: StepRun, runs: dict, settings:
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     common = {"run_id": run_id, "dataset_id": cfg.dataset.id, "experiment": cfg.experiment.name, "seed": cfg.seed}
     meta = {
+        "choices": _choices(),
         "config_hash": config_hash(nodes, cfg.dataset.id),
         "step_hashes": {n: r.hash for n, r in runs.items()},
         "step_status": {n: r.status for n, r in runs.items()},
@@ -202,6 +210,15 @@ def _records(cfg, nodes: dict[str, Node], target: StepRun, runs: dict, settings:
     return out
 
 
+def _choices() -> dict:
+    """The config groups the run was composed from (dataset, experiment, steps/sgt ...)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra")}
+
+
 def _write_job(paths: Paths, cfg, runs: dict, records: list[dict], settings: dict, overrides: list[str],
                appended: int) -> None:
     """This run's own record, in its Hydra folder: what the sweep report reads."""
@@ -215,8 +232,41 @@ def _write_job(paths: Paths, cfg, runs: dict, records: list[dict], settings: dic
     atomic_write_json(paths.run_dir / JOB_FILE, job, fsync=False)
 
 
-def _console(nodes: dict[str, Node], runs: dict[str, StepRun], records: list[dict], appended: int,
-             seconds: float) -> None:
+def _dry_run(cfg, store: ArtifactStore, ds, nodes: dict[str, Node], forced: set) -> "RunResult":
+    """What a run would do, with the hashes, computing and writing nothing (as `snakemake -n`)."""
+    lines = ["", "dry run: nothing is computed or written", f"{'step':<8} {'would be':<10} {'hash':<12}  reads"]
+    runs = {}
+    for name, node in nodes.items():
+        cached = store.get(ds.id, name, node.hash) is not None
+        status = ("skipped" if cached else "MISSING") if name in cfg.skip else \
+            ("forced" if cached else "run") if name in forced else ("reused" if cached else "run")
+        runs[name] = StepRun(name, node.hash, status)
+        lines.append(f"{name:<8} {status:<10} {node.hash[:10]:<12}  {', '.join(node.deps) or ds.root}")
+    todo = [n for n, r in runs.items() if r.status in ("run", "forced")]
+    lines.append(f"{len(todo)} step(s) would run: {', '.join(todo)}" if todo else "everything is cached: the run "
+                 "would only print its summary")
+    if any(r.status == "MISSING" for r in runs.values()):
+        lines.append("MISSING: skipped but not cached; the run would stop there")
+    log.info("\n".join(lines))
+    return RunResult(runs, [], 0)
+
+
+def _write_files(paths: Paths, nodes: dict[str, Node], runs: dict[str, StepRun], records: list[dict]) -> list[Path]:
+    """The records step's reports (classification reports, confusion matrices) as files in the
+    run's Hydra folder, where the console points instead of printing them."""
+    target = list(nodes)[-1]
+    if paths.run_dir is None or nodes[target].step.files is None:
+        return []
+    out = []
+    for name, text in nodes[target].step.files(runs[target].artifact, records).items():
+        out.append(atomic_write(paths.run_dir / name, text, fsync=False))
+    return out
+
+
+def _console(cfg, nodes: dict[str, Node], runs: dict[str, StepRun], records: list[dict], appended: int,
+             seconds: float, overrides: list[str], files: list[Path]) -> None:
+    from musicexp.engine.config import launch_dir
+
     lines = ["", f"{'step':<8} {'status':<8} {'hash':<12} {'seconds':>8}  summary"]
     for r in runs.values():
         summ = r.artifact.meta.get("summary", {}) if r.artifact else {}
@@ -231,7 +281,16 @@ def _console(nodes: dict[str, Node], runs: dict[str, StepRun], records: list[dic
             lines.extend(f"  {e['file']}: {e['reason']}" for e in problems[:10])
             lines.extend([f"  ... and {len(problems) - 10} more"] if len(problems) > 10 else [])
     target = list(nodes)[-1]
+    if _multirun() and overrides:  # a sweep job's headline names its values
+        lines.append(f"job: {' '.join(overrides)}")
     if nodes[target].step.report is not None:
-        lines.extend(nodes[target].step.report(runs[target].artifact, records))
-    lines.append(f"records appended: {appended} | total {seconds:.1f} s")
+        lines.extend(nodes[target].step.report(runs[target].artifact, records, cfg.verbose))
+    shown = [str(f.relative_to(launch_dir())) if f.is_relative_to(launch_dir()) else str(f) for f in files]
+    lines.append(f"records appended: {appended} | total {seconds:.1f} s" + (f" | {', '.join(shown)}" if shown else ""))
     log.info("\n".join(lines))
+
+
+def _multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN"

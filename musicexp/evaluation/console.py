@@ -56,6 +56,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
     if "holdout_score" in r0:
         lines.append(f"  held-out part ({r0['n_holdout']} pieces, no CV saw them): " + ", ".join(
             f"{r['mode']} {fmt_ci(r, 'holdout_score')}" for r in recs))
+    lines.append(f"  score (returned to a sweeper): {r0['mode']} {r0['score']:.3f}, the first mode of steps.train.modes")
     others = [r for r in recs if r["mode"] != r["best_mode"]]
     sig = [r["mode"] for r in others if r.get("significant_vs_best")]
     same = [r["mode"] for r in others if not r.get("significant_vs_best")]

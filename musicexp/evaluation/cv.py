@@ -96,7 +96,7 @@ def fit_modes(modes: list[Mode], mats: dict, y_tr: dict, y_va: dict, n_classes: 
     return probs, per_mode
 
 
-def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0) -> Study:
+def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress: bool = False) -> Study:
     """Repeated CV of the configured modes on the labelled pieces (see the module docstring)."""
     modes = [parse(m) for m in params.modes]
     lab_all = inputs["labels"]["labels"]
@@ -133,7 +133,9 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0) -> Study
     ctrl_proba = [{k: np.zeros((len(cv_pos), n_classes[k])) for k in tasks} for _ in range(params.repeats)]
     ctrl_scores = {k: [] for k in tasks}
     stored = []  # the chance control refits on the same matrices (repeat 0)
+    bar = _bar(len(splits) + bool(pl["holdout"].any()) + params.permutations, progress)
     for f, (r, tr_out, te) in enumerate(splits):
+        bar.set_postfix_str(f"repeat {r + 1}, fold {f % params.n_splits + 1}")
         seed = params.seed + f  # the models' seed (fold f of all repeats)
         tr, va = inner_split(tr_out, [y[k] for k in tasks], groups, params.val_size, seed)
         mats = folds.matrices(cv_pos[tr], cv_pos[va], cv_pos[te])
@@ -155,16 +157,29 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0) -> Study
                                  "n_train_outer": len(tr_out), **info[m]})
         if params.permutations and r == 0:
             stored.append((tr, va, te, mats, seed))
+        bar.update()
 
     study = Study(modes, tasks, classes, y, groups, [pieces_all[i] for i in cv_pos], splits, proba, scores,
                   baseline, fold_info, plan={**pl, "n_labelled": len(pl["cv"])},
                   control={"proba": ctrl_proba, "fold_scores": ctrl_scores} if ctrl is not None else {})
     if len(ho_pos):
+        bar.set_postfix_str("held-out part")
         study.holdout = _holdout(folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_classes, params, verbose)
         study.holdout["pieces"] = [pieces_all[i] for i in ho_pos]
+        bar.update()
     if params.permutations:
-        study.null = _chance(stored, modes, tasks, y, groups, n_classes, params, verbose)
+        study.null = _chance(stored, modes, tasks, y, groups, n_classes, params, verbose, bar)
+    bar.close()
     return study
+
+
+def _bar(total: int, progress: bool):
+    """A progress bar over the folds (stdout, so log lines and bars share it cleanly)."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="train", unit="fit", leave=False, disable=not progress, file=sys.stdout)
 
 
 def _holdout(folds: Folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_classes, params, verbose) -> dict:
@@ -180,7 +195,7 @@ def _holdout(folds: Folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_cl
             "groups": None if groups_all is None else groups_all[ho_pos]}
 
 
-def _chance(stored: list, modes, tasks, y, groups, n_classes, params, verbose) -> dict:
+def _chance(stored: list, modes, tasks, y, groups, n_classes, params, verbose, bar) -> dict:
     """The chance control: the headline of every mode with the labels shuffled among the groups
     (rows of all tasks together), on the same folds and matrices (repeat 0), N times."""
     from musicexp.evaluation.records import headline
@@ -200,4 +215,6 @@ def _chance(stored: list, modes, tasks, y, groups, n_classes, params, verbose) -
                     pooled[m][k][te] = probs[m][k]
         for m in pooled:
             null[m].append(headline(yp, [pooled[m]], n_classes, tasks))
+        bar.set_postfix_str(f"chance control {p + 1}/{params.permutations}")
+        bar.update()
     return null

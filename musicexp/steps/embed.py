@@ -61,7 +61,7 @@ def run(inputs, params, ctx):
     walks = walks[np.random.default_rng(params.seed).permutation(len(walks))]
     t = time.perf_counter()
     vectors = word2vec(walks, n_nodes, dim=params.dim, window=params.window, epochs=params.epochs,
-                       negative=params.negative, workers=ctx.settings.workers, seed=params.seed)
+                       negative=params.negative, workers=ctx.settings.workers, seed=params.seed, progress=ctx.progress)
     w2v_s = time.perf_counter() - t
     emb = vectors[graph["piece_node"]]
     summary = {

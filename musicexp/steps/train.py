@@ -100,7 +100,7 @@ def run(inputs, params, ctx):
     from musicexp.evaluation.cv import cross_validate
     from musicexp.evaluation.records import artifact, build
 
-    study = cross_validate(inputs, params, ctx.settings.verbose)
+    study = cross_validate(inputs, params, ctx.settings.verbose, ctx.progress)
     records = build(study, params)
     summary = {"score": round(records[0]["score"], 4), "pieces": len(study.pieces),
                "folds": len(study.folds), "modes": [m.name for m in study.modes]}
@@ -117,9 +117,8 @@ def preflight(ds, params) -> list[dict]:
     return []
 
 
-def report(artifact, records: list[dict]) -> list[str]:
-    """Classification reports and confusion matrices of the pooled test-fold predictions, then
-    the headline table (scores with intervals, baselines, the paired comparison of the modes)."""
+def _reports(artifact) -> list[str]:
+    """Classification reports and row-normalised confusion matrices of the pooled predictions."""
     lines = []
     reports, confusion = artifact["reports"], artifact["confusion"]
     for key in reports:
@@ -130,12 +129,22 @@ def report(artifact, records: list[dict]) -> list[str]:
         lines.append(" " * (w + 1) + " ".join(f"{c[:6]:>6}" for c in cm["classes"]))
         for c, row in zip(cm["classes"], cm["row_normalised"]):
             lines.append(f"{c:>{w}} " + " ".join(f"{v:6.2f}" for v in row))
-    lines.append("")
-    from musicexp.evaluation.console import summary_lines
-
-    lines.extend(summary_lines(records))
     return lines
 
 
+def report(artifact, records: list[dict], verbose: int = 0) -> list[str]:
+    """The headline table (scores with intervals, baselines, the control, the comparison of the
+    modes); with ``verbose`` >= 1 the classification reports and confusion matrices before it."""
+    from musicexp.evaluation.console import summary_lines
+
+    return (_reports(artifact) + [""] if verbose >= 1 else []) + summary_lines(records)
+
+
+def files(artifact, records: list[dict]) -> dict[str, str]:
+    from musicexp.evaluation.console import summary_lines
+
+    return {"reports.txt": "\n".join(_reports(artifact)) + "\n", "summary.txt": "\n".join(summary_lines(records)) + "\n"}
+
+
 register_step(Step(name="train", version=VERSION, run=run, schema=TrainConf, deps=deps, preflight=preflight,
-                   report=report, records=True))
+                   report=report, files=files, records=True))

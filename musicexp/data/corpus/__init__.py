@@ -4,6 +4,7 @@
 :mod:`.convert` turns one score into one MIDI file. Importing this package is cheap.
 """
 
-from musicexp.data.corpus.build import ConversionError, build_dataset, is_built, manifest_path, read_manifest
+from musicexp.data.corpus.build import (ConversionError, build_dataset, is_built, manifest_path, read_manifest,
+                                        resolve_manifest)
 
-__all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest"]
+__all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest", "resolve_manifest"]

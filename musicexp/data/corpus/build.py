@@ -19,12 +19,13 @@ import io
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from musicexp.data.corpus.convert import ConversionError, convert_row, source_size
 from musicexp.engine.fsutil import atomic_write, atomic_write_json, file_sha256, remove_stale_temps
 
-__all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest"]
+__all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest", "resolve_manifest"]
 
 MANIFEST_DIR = Path(__file__).parents[1] / "manifests"
 LABEL_COLUMNS = ("composer", "composer_detail", "era", "collection", "group")
@@ -52,7 +53,7 @@ def read_manifest(manifest: str | Path) -> list[dict[str, str]]:
     """Rows of a manifest (name or CSV path), checked so that every id is a safe file stem."""
     import csv
 
-    path = _resolve_manifest(manifest)
+    path = resolve_manifest(manifest)
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
@@ -78,7 +79,7 @@ def is_built(out_dir: str | Path, manifest: str | Path, program: int | None) -> 
     """
     out = Path(out_dir)
     record = _read_json(out / DATASET_JSON)
-    if record is None or not _same_build(record, _resolve_manifest(manifest),
+    if record is None or not _same_build(record, resolve_manifest(manifest),
                                          _normalise_program(program)):
         return False
     entries = dict(record.get("files", {}))
@@ -94,7 +95,7 @@ def build_dataset(manifest: str | Path, out_dir: str | Path, *, program: int | N
     MIDI program written for every part (None keeps music21's, which leak the label).
     Returns at once when already built; otherwise converts only what is missing.
     """
-    manifest_file = _resolve_manifest(manifest)
+    manifest_file = resolve_manifest(manifest)
     program = _normalise_program(program)
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
@@ -138,8 +139,8 @@ def _report_duplicates(out: Path, rows: list[dict]) -> None:
 
 # --------------------------------------------------------------------------- bookkeeping
 
-def _resolve_manifest(manifest: str | Path) -> Path:
-    """A bare name means a packaged manifest; anything else is a path."""
+def resolve_manifest(manifest: str | Path) -> Path:
+    """A bare name means a packaged manifest; anything else (a .csv or a path) is a path."""
     if isinstance(manifest, str) and not manifest.endswith(".csv") and os.sep not in manifest:
         return manifest_path(manifest)
     path = Path(manifest)
@@ -292,21 +293,26 @@ def _convert_rows(rows: list[dict], out: Path, program: int | None, n_jobs: int,
 
     from tqdm import tqdm
 
-    rows = sorted(rows, key=source_size, reverse=True)
+    sizes = {r["id"]: max(source_size(r), 1) for r in rows}
+    rows = sorted(rows, key=lambda r: sizes[r["id"]], reverse=True)
     jobs = [(r["id"], r["source"], str(out), program) for r in rows]
     errors: list[str] = []
-    with tqdm(total=len(jobs), desc="music21 -> MIDI", unit="file", disable=not progress) as bar:
+    # the bar counts work, not files: the largest scores go first and take longest, so a count
+    # of files would predict hours at the start (its rate is in kB of score text)
+    with tqdm(total=sum(sizes.values()) / 1e3, desc=f"music21 -> MIDI ({len(jobs)} files)", unit="kB",
+              unit_scale=False, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} kB [{elapsed}<{remaining}]",
+              disable=not progress, file=sys.stdout) as bar:
         if n_jobs == 1:
             for job in jobs:
                 _collect(job[0], lambda job=job: convert_row(*job), errors)
-                bar.update()
+                bar.update(sizes[job[0]] / 1e3)
         else:
             pool = ProcessPoolExecutor(min(n_jobs, len(jobs)))
             try:
                 futures = {pool.submit(convert_row, *job): job[0] for job in jobs}
                 for fut in as_completed(futures):
                     _collect(futures[fut], fut.result, errors)
-                    bar.update()
+                    bar.update(sizes[futures[fut]] / 1e3)
             finally:  # on Ctrl-C or a dead worker, do not wait for the queued files
                 pool.shutdown(wait=True, cancel_futures=True)
     if errors:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 import zlib
 
@@ -47,9 +49,31 @@ class _WalkCorpus:
                 yield list(map(tok, row))
 
 
+@contextlib.contextmanager
+def _epoch_bar(epochs: int, progress: bool):
+    """gensim callbacks that advance a progress bar (on stdout) by one per finished epoch."""
+    if not progress:
+        yield []
+        return
+    from gensim.models.callbacks import CallbackAny2Vec
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs, desc="word2vec", unit="epoch", leave=False, file=sys.stdout)
+
+    class Epochs(CallbackAny2Vec):
+        def on_epoch_end(self, model):
+            bar.update()
+
+    try:
+        yield [Epochs()]
+    finally:
+        bar.close()
+
+
 def word2vec(walks: np.ndarray, n_nodes: int, *, dim: int = 100, window: int = 5, epochs: int = 5,
              negative: int = 5, workers: int = 2, seed: int = 0, alpha: float = 0.025,
-             min_alpha: float = 0.0001, sample: float = 1e-3, corpus: str = "file") -> np.ndarray:
+             min_alpha: float = 0.0001, sample: float = 1e-3, corpus: str = "file",
+             progress: bool = False) -> np.ndarray:
     """gensim Word2Vec skip-gram (sg=1, negative sampling, min_count=1) over the walks.
 
     Returns ``(n_nodes, dim)`` float32 vectors indexed by node id (zeros for a node never
@@ -93,14 +117,17 @@ def word2vec(walks: np.ndarray, n_nodes: int, *, dim: int = 100, window: int = 5
         seed=seed, hashfxn=stable_hash, alpha=alpha, min_alpha=min_alpha, sample=sample, epochs=epochs,
     )
     model.build_vocab_from_freq(freq, corpus_count=len(walks))
-    if corpus == "file":
-        with tempfile.TemporaryDirectory(prefix="musicexp-w2v-") as tmp:
-            path = os.path.join(tmp, "walks.txt")
-            _write_corpus(walks, path, width)
-            model.train(corpus_file=path, total_words=int(walks.size), total_examples=len(walks), epochs=epochs)
-    else:
-        tokens = [f"{i:0{width}d}" for i in range(n_nodes)]
-        model.train(corpus_iterable=_WalkCorpus(walks, tokens), total_examples=len(walks), epochs=epochs)
+    with _epoch_bar(epochs, progress) as callbacks:
+        if corpus == "file":
+            with tempfile.TemporaryDirectory(prefix="musicexp-w2v-") as tmp:
+                path = os.path.join(tmp, "walks.txt")
+                _write_corpus(walks, path, width)
+                model.train(corpus_file=path, total_words=int(walks.size), total_examples=len(walks), epochs=epochs,
+                            callbacks=callbacks)
+        else:
+            tokens = [f"{i:0{width}d}" for i in range(n_nodes)]
+            model.train(corpus_iterable=_WalkCorpus(walks, tokens), total_examples=len(walks), epochs=epochs,
+                        callbacks=callbacks)
     idx = np.array([int(k) for k in model.wv.index_to_key], dtype=np.int64)
     out[idx] = model.wv.vectors
     return out

@@ -112,6 +112,6 @@ def _prebuild_dataset(config: DictConfig) -> None:
     from musicexp.engine.config import resolve_path
 
     root = resolve_path(str(config.dataset.data_root), Path(os.getcwd()))
-    if not corpus.is_built(root, corpus.manifest_path(config.dataset.build), config.dataset.program):
+    if not corpus.is_built(root, corpus.resolve_manifest(config.dataset.build), config.dataset.program):
         log.info("building dataset %s under %s once, before the jobs start", config.dataset.id, root)
         open_dataset(config.dataset, root, progress=bool(config.progress))
