@@ -38,7 +38,7 @@ bench: setup ## benchmarks: prints a table, writes benchmarks/results.json
 	$(PY) -m compileall -q musicexp
 	$(PY) benchmarks/bench.py $(ARGS)
 
-clean: ## remove run outputs, artifacts and results (keeps data/ and .venv)
+clean: ## remove run outputs, artifacts and results (keeps .venv and the built datasets under MUSICEXP_DATA, default ~/.local/share/musicexp)
 	rm -rf outputs multirun artifacts results
 
 # ---- sweeps (README: "Sweeps"). SWEEP is the 3 x 3 grid alpha x top_vocab on data_100. The
