@@ -39,12 +39,12 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     from musicexp.console import quiet
-    from musicexp.engine.runner import run
+    from musicexp.engine.runner import run, show_bars
     from musicexp.errors import UserError
 
     quiet(cfg.verbose)  # before TensorFlow is first imported
     try:
-        with _log_beside_bars(bool(cfg.progress) and sys.stdout.isatty()):
+        with _log_beside_bars(show_bars(cfg)):
             result = run(cfg, overrides=list(HydraConfig.get().overrides.task))
     except UserError as exc:
         log.error("%s", exc)

@@ -66,18 +66,10 @@ def near_duplicates(notes: dict, ids: list[str], n: int = N_GRAM, threshold: flo
             for a in range(len(members)):
                 for b in range(a + 1, len(members)):
                     shared[(members[a], members[b])] += 1
-    parent = list(range(len(ids)))
+    from scipy.cluster.hierarchy import DisjointSet
 
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    linked = DisjointSet(range(len(ids)))
     for (a, b), k in shared.items():
         if k / (len(g[a]) + len(g[b]) - k) >= threshold:
-            parent[root(a)] = root(b)
-    comps: dict[int, list[str]] = defaultdict(list)
-    for i, pid in enumerate(ids):
-        comps[root(i)].append(pid)
-    return sorted(sorted(c) for c in comps.values() if len(c) > 1)
+            linked.merge(a, b)
+    return sorted(sorted(ids[i] for i in sub) for sub in linked.subsets() if len(sub) > 1)

@@ -34,10 +34,6 @@ class LabelError(UserError):
     pass
 
 
-def params(cfg) -> dict:
-    return {}  # the labels config and the CSV checksum come with the dataset identity
-
-
 def _from_csv(ds, lab) -> tuple[dict[str, dict[str, str]], list[str]]:
     path = ds.labels_csv()
     if not path.is_file():
@@ -218,16 +214,12 @@ def merge_duplicate_groups(table: dict, sets: list[list[str]]) -> tuple[dict, li
     sets = [s for s in sets if len(s) > 1]
     if not sets:
         return table, []
+    from scipy.cluster.hierarchy import DisjointSet
+
     group = [str(g) for g in table["group"]] if "group" in table else list(pieces)
-    parent: dict[str, str] = {}
-
-    def root(g: str) -> str:
-        while parent.get(g, g) != g:
-            g = parent[g]
-        return g
-
+    merged = DisjointSet(group)
     for s in sets:
-        rs = sorted({root(group[pos[p]]) for p in s})
-        for r in rs[1:]:
-            parent[r] = rs[0]
-    return {**table, "group": np.array([root(g) for g in group], dtype=str)}, sets
+        for p in s[1:]:
+            merged.merge(group[pos[s[0]]], group[pos[p]])
+    name = {g: min(sub) for sub in merged.subsets() for g in sub}  # a merged group takes its smallest name
+    return {**table, "group": np.array([name[g] for g in group], dtype=str)}, sets

@@ -98,7 +98,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, fsync: bool = True) -> 
 
 
 def remove_stale_temps(folder: Path, prefix: str = TMP) -> None:
-    """Delete the temporary files (names starting with ``prefix``) of dead writers in ``folder``."""
+    """Delete the temporary files (names starting with ``prefix``) of dead writers in ``folder``.
+
+    ``prefix`` only narrows the search (e.g. the temporaries of one file); every name made by
+    :func:`atomic_write` is parsed from its :data:`TMP` prefix."""
     for p in folder.glob(f"{prefix}*"):
         if p.is_file() and stale(p.name, TMP):
             p.unlink(missing_ok=True)

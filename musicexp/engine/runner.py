@@ -83,6 +83,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def show_bars(cfg: Any) -> bool:
+    """Progress bars: asked for (``progress``) and stdout is a terminal (never into a log file)."""
+    return bool(cfg.progress) and sys.stdout.isatty()
+
+
 def run(cfg: Any, overrides: list[str] | None = None) -> RunResult:
     """Run the steps ``cfg`` needs and append its results records."""
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
@@ -91,7 +96,8 @@ def run(cfg: Any, overrides: list[str] | None = None) -> RunResult:
     store = ArtifactStore(paths.artifacts)
     from musicexp.data.dataset import open_dataset
 
-    ds = open_dataset(cfg.dataset, paths.data_root, progress=bool(cfg.progress) and sys.stdout.isatty())
+    bars = show_bars(cfg)
+    ds = open_dataset(cfg.dataset, paths.data_root, progress=bars)
     nodes = graph.plan(cfg, ds)
     order = list(nodes)
     target = order[-1]
@@ -117,7 +123,7 @@ def run(cfg: Any, overrides: list[str] | None = None) -> RunResult:
         elif name not in forced and (art := store.get(ds.id, name, node.hash, verify=True)) is not None:
             sr.artifact, sr.status = art, "cached"
         else:  # (a computed step's problems are judged before its artifact is committed)
-            _compute(store, ds, cfg, node, sr, {d: runs[d].artifact for d in node.deps}, replace=name in forced,
+            _compute(store, ds, node, sr, {d: runs[d].artifact for d in node.deps}, replace=name in forced, bars=bars,
                      check=lambda outputs: _check(node, outputs, ds, strict, f"found by the {name} step"))
             continue
         _check(node, sr.artifact, ds, strict, f"listed by the {sr.status} {name} artifact")
@@ -147,7 +153,7 @@ def _on_error(node: Node, problems: list[dict], ds, strict: bool, where: str) ->
                             "dataset.on_error=skip to list it and go on.")
 
 
-def _compute(store: ArtifactStore, ds, cfg, node: Node, sr: StepRun, inputs: dict, replace: bool,
+def _compute(store: ArtifactStore, ds, node: Node, sr: StepRun, inputs: dict, replace: bool, bars: bool,
              check: Callable[[dict], None]) -> None:
     """Run one step under its hash lock, ``check`` its outputs, and commit its artifact atomically."""
     lock = store.lock(ds.id, sr.name, sr.hash)
@@ -166,7 +172,6 @@ def _compute(store: ArtifactStore, ds, cfg, node: Node, sr: StepRun, inputs: dic
         log.info("%s %s: running", sr.name, sr.hash[:10])
         faults.point("step.start", sr.name)  # the hash lock is held
         t = time.perf_counter()
-        bars = bool(cfg.progress) and sys.stdout.isatty()  # (progress bars go to stdout: never into a log file)
         outputs, summary = node.step.run(inputs, node.params, Context(ds, node.settings, bars))
         sr.seconds = time.perf_counter() - t
         faults.point("step.done", sr.name)  # outputs built, nothing written yet

@@ -140,8 +140,8 @@ def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, 
     ho = study.holdout
     pred = [{k: ho["proba"][m][k].argmax(1) for k in tasks}]
     for k in tasks:
-        rec[f"{pre(k)}holdout_f1"] = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])["f1"]
-        rec[f"{pre(k)}holdout_acc"] = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])["acc"]
+        scores = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])
+        rec[f"{pre(k)}holdout_f1"], rec[f"{pre(k)}holdout_acc"] = scores["f1"], scores["acc"]
     iv = interval(ho["y"], pred, n_classes, tasks, ho["groups"], "f1", seed, n_boot)
     rec["holdout_score"], rec["holdout_score_low"], rec["holdout_score_high"] = iv.estimate, iv.low, iv.high
     rec["n_holdout"] = len(ho["pieces"])

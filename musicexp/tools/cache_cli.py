@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -75,6 +76,7 @@ def config_summary(entry: Entry) -> str:
     return " ".join(parts)
 
 
+@functools.lru_cache(maxsize=None)
 def _defaults(step: str) -> dict:
     """The registered step's default options as hashed (an artifact shows only what differs)."""
     import dataclasses
