@@ -446,3 +446,29 @@ def test_macro_f1_rejects_bad_input():
         macro_f1_present([0, 1], [0])
     with pytest.raises(ValueError, match="at least 1"):
         macro_f1_present([], [])
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_all_replicates_at_once_equal_the_replicate_by_replicate_interval(grouped):
+    """records.interval weighs pieces by their bootstrap multiplicity (one matrix product for
+    every replicate); it must give the very interval of the generic bootstrap, which pools the
+    drawn pieces one replicate at a time."""
+    from musicexp.evaluation import records
+    from musicexp.evaluation import statistics as st
+
+    rng = np.random.default_rng(5)
+    n = 97
+    y = {"a": rng.integers(0, 7, n), "b": rng.integers(0, 3, n)}
+    preds = [{"a": rng.integers(0, 7, n), "b": np.where(rng.random(n) < 0.6, y["b"], 0)} for _ in range(2)]
+    groups = rng.integers(0, 30, n).astype(str) if grouped else None
+    counts = st.bootstrap_counts(n, groups, 300, seed=3)
+    assert counts.shape == (300, n) and (counts.sum(axis=1) > 0).all()
+    if grouped:  # a group's pieces are drawn together
+        assert all((counts[:, groups == g] == counts[:, groups == g][:, :1]).all() for g in np.unique(groups))
+    else:
+        assert (counts.sum(axis=1) == n).all()
+    for what in ("f1", "acc"):
+        idx = np.arange(n)
+        generic = st.group_bootstrap_interval(idx, idx, groups, records._metric(y, preds, {"a": 7, "b": 3}, ["a", "b"], what),
+                                              n_boot=300, seed=3)
+        assert records.interval(y, preds, {"a": 7, "b": 3}, ["a", "b"], groups, what, 3, 300) == generic

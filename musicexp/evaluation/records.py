@@ -40,10 +40,15 @@ def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what:
 
 def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
              n_boot: int) -> st.Interval:
+    """The group bootstrap interval of the mean over tasks and repeats of pooled ``what``, every
+    replicate at once (the same draws and values as ``st.group_bootstrap_interval`` with
+    ``_metric``, replicate by replicate)."""
     n = len(next(iter(y.values())))
-    idx = np.arange(n)
-    return st.group_bootstrap_interval(idx, idx, groups, _metric(y, preds, n_classes, tasks, what),
-                                       n_boot=n_boot, seed=seed)
+    counts = st.bootstrap_counts(n, groups, n_boot, seed)
+    reps = np.mean([st.pooled_scores_weighted(y[k], p[k], n_classes[k], counts)[what] for p in preds for k in tasks],
+                   axis=0)
+    method = "percentile bootstrap" if groups is None else "group percentile bootstrap"
+    return st.percentile_interval(_metric(y, preds, n_classes, tasks, what)(np.arange(n)), reps, 0.95, method)
 
 
 def folds_id(folds: list, pieces: list[str]) -> str:

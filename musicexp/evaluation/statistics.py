@@ -348,36 +348,52 @@ def group_bootstrap_interval(
     if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     level = _level(level)
-    rng = np.random.default_rng(seed)
-    n = len(yt)
+    if groups is not None:
+        _same_length(yt, _as_1d(groups, "groups", finite=False), "y_true", "groups")
+    units, draws = _draws(len(yt), groups, n_boot, seed)
+    sizes = np.bincount(units)
+    order = np.argsort(units, kind="stable")  # pieces sorted by unit
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
 
-    if groups is None:
-        draws = rng.integers(0, n, size=(n_boot, n))
-        samples = iter(draws)
-        method = "percentile bootstrap"
-    else:
-        g = _as_1d(groups, "groups", finite=False)
-        _same_length(yt, g, "y_true", "groups")
-        _, inverse = np.unique(g, return_inverse=True)
-        order = np.argsort(inverse, kind="stable")  # pieces sorted by group
-        sizes = np.bincount(inverse)
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        draws = rng.integers(0, len(sizes), size=(n_boot, len(sizes)))
+    def _pieces(drawn: np.ndarray) -> np.ndarray:
+        lengths = sizes[drawn]
+        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return order[np.repeat(starts[drawn], lengths) + np.arange(lengths.sum()) - offsets]
 
-        def _pieces(drawn: np.ndarray) -> np.ndarray:
-            lengths = sizes[drawn]
-            offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-            return order[np.repeat(starts[drawn], lengths) + np.arange(lengths.sum()) - offsets]
-
-        samples = (_pieces(row) for row in draws)
-        method = "group percentile bootstrap"
-
+    samples = (_pieces(row) for row in draws)
+    method = "percentile bootstrap" if groups is None else "group percentile bootstrap"
     reps = np.fromiter((metric(yt[idx], yp[idx]) for idx in samples), dtype=float, count=n_boot)
-    alpha = 1.0 - level
+    return percentile_interval(float(metric(yt, yp)), reps, level, method)
+
+
+def _draws(n: int, groups, n_boot: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(unit of each piece, (n_boot, units) drawn units): the one source of the bootstrap's draws."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return np.arange(n), rng.integers(0, n, size=(n_boot, n))
+    _, units = np.unique(np.asarray(groups), return_inverse=True)
+    units = units.reshape(-1)
+    n_units = int(units.max()) + 1
+    return units, rng.integers(0, n_units, size=(n_boot, n_units))
+
+
+def bootstrap_counts(n: int, groups=None, n_boot: int = 1000, seed: int | None = 0) -> np.ndarray:
+    """(n_boot, n) multiplicity of each piece in each replicate of :func:`group_bootstrap_interval`
+    with the same ``groups``, ``n_boot`` and ``seed`` (the same draws): a metric that is a function
+    of counts (accuracy, pooled macro-F1) is then evaluated for all replicates at once, as
+    weighted sums, and equals the replicate-by-replicate value."""
+    units, draws = _draws(n, groups, n_boot, seed)
+    n_units = draws.shape[1]
+    per_unit = np.bincount((draws + n_units * np.arange(n_boot)[:, None]).ravel(),
+                           minlength=n_boot * n_units).reshape(n_boot, n_units)
+    return per_unit[:, units].astype(np.float64)
+
+
+def percentile_interval(estimate: float, reps: np.ndarray, level: float, method: str) -> Interval:
+    """The (1-level)/2 and 1-(1-level)/2 quantiles of the bootstrap replicates ``reps``."""
+    alpha = 1.0 - _level(level)
     low, high = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return Interval(
-        estimate=float(metric(yt, yp)), low=float(low), high=float(high), level=level, method=method
-    )
+    return Interval(estimate=float(estimate), low=float(low), high=float(high), level=level, method=method)
 
 
 # ---------------------------------------------------------------------- permutation tests
@@ -523,3 +539,17 @@ def macro_f1(y_true, y_pred, n_classes: int) -> float:
             raise ValueError(f"{name} must hold integer class indices in [0, {n_classes}), got {arr[:5]!r}...")
     labels = np.arange(n_classes)
     return float(np.mean(_f1_per_class(yt.astype(np.int64), yp.astype(np.int64), labels)))
+
+
+def pooled_scores_weighted(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, counts: np.ndarray) -> dict:
+    """Accuracy and :func:`macro_f1` over 0 .. n_classes-1 for every row of ``counts`` (piece
+    multiplicities, e.g. :func:`bootstrap_counts`): arrays of len(counts). Row r equals the
+    unweighted metric of the pieces repeated counts[r] times."""
+    yt, yp = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    eye = np.eye(n_classes)
+    n_true, n_pred = counts @ eye[yt], counts @ eye[yp]
+    hit = (yt == yp).astype(np.float64)
+    tp = counts @ (eye[yt] * hit[:, None])
+    denom = n_true + n_pred
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"acc": (counts @ hit) / counts.sum(axis=1), "f1": f1.mean(axis=1)}
