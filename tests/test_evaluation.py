@@ -228,7 +228,7 @@ def test_the_held_out_part_is_never_in_a_cv_and_is_scored(compose, tmp_path):
 
 
 def test_balanced_class_weights_for_both_models():
-    from musicexp.evaluation.models import balanced_weights
+    from musicexp.evaluation.mlp import balanced_weights
 
     assert balanced_weights(np.array([0, 0, 0, 1]), 2) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2])
     assert balanced_weights(np.array([0, 2, 2, 2]), 3) == pytest.approx([2, 2 / 3, 2 / 3, 2 / 3])

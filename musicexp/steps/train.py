@@ -14,13 +14,19 @@ from omegaconf import II
 from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
-VERSION = "4"  # 4: pooled headline with intervals, repeats, grouped class support, inner split by groups
+VERSION = "5"  # 5: the MLP trained by one compiled graph per architecture (trainer=compiled)
+# (4: pooled headline with intervals, repeats, grouped class support, inner split by groups)
 # (3: the blocks' train-time options enter the hash as params.<step>.<key>)
 
 
 class Model(str, Enum):
     mlp = "mlp"  # the older pipeline's Keras multi-head MLP
     logreg = "logreg"  # fast scikit-learn baseline
+
+
+class Trainer(str, Enum):
+    compiled = "compiled"  # one TensorFlow graph per architecture runs each whole fit
+    keras_fit = "keras_fit"  # keras.Model.fit with an EarlyStopping callback (the older pipeline's way)
 
 
 class ClassWeight(str, Enum):
@@ -45,6 +51,7 @@ class TrainConf:
     holdout_seed: int = param(0, doc="seed of the held-out part (not the run's seed: a sweep keeps one part)")
     permutations: int = param(0, check=ge(0), doc="chance control: CV refits with shuffled labels; 0 = off")
     n_boot: int = param(1000, check=ge(100), doc="bootstrap resamples of each interval")
+    trainer: Trainer = param(Trainer.compiled, doc="MLP training: compiled (fast, same protocol) | keras_fit")
     class_weight: ClassWeight = param(ClassWeight.none, doc="none | balanced (both models)")
     metadata_control: bool = param(True, doc="score a logistic regression on edition metadata alone, same folds")
     modes: List[str] = param(factory=default_modes, doc="<block>_only, early_fusion, late_fusion, early:a+b, late:a+b")
