@@ -151,3 +151,26 @@ def test_an_unknown_neutralize_name_is_a_config_error(compose, tiny_data, tmp_pa
 
     with pytest.raises(ConfigError, match=r"dataset.neutralize=\['volume'\] is not allowed"):
         run(compose(tiny_overrides(tiny_data, tmp_path, "dataset.neutralize=[volume]")))
+
+
+def test_the_prefix_filtered_join_finds_exactly_the_pairs_of_all_pairs_jaccard():
+    """similar_pairs compares only pairs that meet in a rare-first prefix; it must return every
+    pair whose Jaccard index reaches the threshold, and only those (brute force over all pairs),
+    including pairs exactly at the threshold (7 of 20 at 0.35)."""
+    import itertools
+
+    from musicexp.data.duplicates import similar_pairs
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        vocab, t = int(rng.integers(3, 60)), float(rng.choice([0.2, 0.35, 0.5, 1 / 3]))
+        sets = [set(rng.integers(0, vocab, int(rng.integers(0, 25))).tolist()) for _ in range(int(rng.integers(2, 30)))]
+        for j in rng.integers(0, len(sets), len(sets) // 3):  # planted near-copies
+            copy = set(sorted(sets[j])[1:]) | {int(rng.integers(0, vocab))}
+            sets.append(copy)
+        brute = {(a, b) for a, b in itertools.combinations(range(len(sets)), 2)
+                 if sets[a] and sets[b] and len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= t}
+        assert set(similar_pairs(sets, t)) == brute, trial
+    at = [set(range(20)), set(range(13, 20)) | set(range(100, 113))]  # 7 shared of 33: below
+    edge = [set(range(20)), set(range(7))]  # 7 / 20 = 0.35 exactly: a pair
+    assert list(similar_pairs(at, 0.35)) == [] and list(similar_pairs(edge, 0.35)) == [(0, 1)]
