@@ -4,9 +4,9 @@ Every row is the median of several runs (``--repeat``) of ours and of its baseli
 ratio between them; slow baselines that would take minutes per run are measured on a sample
 and extrapolated, which the row says. Prints a table, writes benchmarks/results.json.
 
-    python benchmarks/bench.py            # everything (about 20 minutes on 2 cores)
+    python benchmarks/bench.py            # everything (about 90 minutes on 2 cores; scaling alone about an hour)
     python benchmarks/bench.py --quick    # fewer repeats, no end-to-end first runs
-    python benchmarks/bench.py --only parse sgt
+    python benchmarks/bench.py --only parse sgt   # replaces those sections' rows in results.json
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
+import scaling  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -274,55 +275,108 @@ def bench_e2e() -> None:
             note=f"{emb['w2v_words_per_s'] / 1e3:.0f} k words/s; macro-F1 by mode {f1}")
 
 
-SCALING_CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {bench!r})
-from bench import compose, run_step
-from musicexp.data.dataset import open_dataset
-from pathlib import Path
-root, n = Path(sys.argv[1]), int(sys.argv[2])
-cfg = compose(["dataset=data", "dataset.build=null", f"dataset.data_root={{root}}", "progress=false"])
-ds = open_dataset(cfg.dataset, root, progress=False)
-ds = type(ds)(ds.id, ds.root, ds.files[:n], ds.cfg)
-t = time.perf_counter(); out, s = run_step(cfg, "notes", {{}}, ds); t_notes = time.perf_counter() - t
-t = time.perf_counter(); run_step(cfg, "sgt", {{"notes": out}}); t_sgt = time.perf_counter() - t
-print(json.dumps({{"files": len(ds.files), "notes": s["notes"], "notes_s": t_notes, "sgt_s": t_sgt,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-"""
+def train_child(folder: str, trainer: str) -> dict:
+    """In a fresh process, in ``folder`` (a finished run of ``data``): the train step with the
+    trainer ``trainer``, on the cached inputs; the time inside the MLP fits, apart."""
+    os.chdir(folder)
+    from musicexp.data.dataset import open_dataset
+    from musicexp.engine import graph, registry
+    from musicexp.engine.cache import ArtifactStore
+    from musicexp.engine.config import resolve_paths
+    from musicexp.engine.registry import Context
+    from musicexp.evaluation import models
+
+    cfg = compose(["dataset=data", "progress=false", f"steps.train.trainer={trainer}"])
+    paths = resolve_paths(cfg)
+    ds = open_dataset(cfg.dataset, paths.data_root, progress=False)
+    nodes = graph.plan(cfg, ds)
+    store = ArtifactStore(paths.artifacts)
+    node = nodes["train"]
+    inputs = {d: store.get(ds.id, d, nodes[d].hash) for d in node.deps}
+    assert all(v is not None for v in inputs.values()), "the scratch folder lacks a cached input of train"
+    t = time.perf_counter()
+    from musicexp.evaluation import mlp
+
+    mlp._keras(None, True)  # TensorFlow + Keras, imported once (timed apart)
+    import_s = time.perf_counter() - t
+    fits, inner = [], models.MODELS["mlp"]
+
+    def timed(X_tr, *args, **kw):
+        t = time.perf_counter()
+        out = inner(X_tr, *args, **kw)
+        fits.append({"s": time.perf_counter() - t, "epochs": out[1]["epochs"], "rows": len(X_tr),
+                     "n_in": int(X_tr.shape[1]), "n_val": len(args[1]), "classes": list(args[3].values())})
+        return out
+
+    models.MODELS["mlp"] = timed
+    t = time.perf_counter()
+    _, summary = registry.get("train").run(inputs, node.params, Context(ds, node.settings, False))
+    step_s = time.perf_counter() - t
+    return {"trainer": trainer, "import_s": import_s, "step_s": step_s, "fits": fits, "score": summary["score"]}
 
 
-def _synthetic(src: Path, dst: Path, n: int) -> None:
-    """n files made by transposing real pieces and concatenating two of them."""
-    import symusic
-
-    files = sorted(src.glob("*.mid"))
-    dst.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for k in range(n):
-        a, b = (symusic.Score(str(files[i])) for i in rng.choice(len(files), 2, replace=False))
-        shift = int(rng.integers(-5, 7))
-        a = a.shift_pitch(shift)
-        b = b.shift_pitch(shift).shift_time(a.end() + a.ticks_per_quarter)
-        for ta, tb in zip(a.tracks, b.tracks):
-            ta.notes.extend(tb.notes)
-        a.dump_midi(str(dst / f"synth_{k:05d}.mid"))
+def fit_flops(fit: dict, tc) -> float:
+    """Floating-point operations of the matrix products of one fit like ``fit`` (its epochs,
+    rows, inputs, classes): per training batch the forward products and per layer the two
+    backward ones (weights and inputs; none for the network's input), per epoch a forward pass
+    over the validation rows. A multiply-add counts 2."""
+    widths = [fit["n_in"], *tc.hidden]
+    trunk = list(zip(widths, widths[1:]))
+    heads = [pair for k in fit["classes"] for pair in ((widths[-1], tc.head_units), (tc.head_units, k))]
+    forward = sum(2 * a * b for a, b in trunk + heads)  # per row
+    backward = 2 * forward - 2 * trunk[0][0] * trunk[0][1]
+    return fit["epochs"] * (fit["rows"] * (forward + backward) + fit["n_val"] * forward)
 
 
-def bench_scaling() -> None:
-    child = SCALING_CHILD.format(bench=str(Path(__file__).resolve().parent))
-    data = dataset("data")[1].root
-    for n, root in ((100, data), (300, data), (564, data), (5000, None)):
-        if root is None:
-            tmp = Path(tempfile.mkdtemp(prefix="musicexp-synth-"))
-            _synthetic(data, tmp, n)
-            root = tmp
-        out = subprocess.run([sys.executable, "-c", child, str(root), str(n)], check=True, capture_output=True,
-                             text=True, cwd=ROOT)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        per_note = (r["notes_s"] + r["sgt_s"]) / r["notes"] * 1e6
-        add("scaling", f"notes+sgt, {r['files']} files{' (synthetic)' if n == 5000 else ''}",
-            r["notes_s"] + r["sgt_s"], extra={**r, "us_per_note": per_note}, target="flat, <2 GB",
-            note=f"{r['notes']:,} notes, {per_note:.2f} us/note, peak {r['peak_mb']:.0f} MB")
+def gemm_rate(repeat: int = 5) -> float:
+    """The machine's float32 matrix-product rate (FLOP/s) on large products (numpy's BLAS)."""
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    best = min(median_time(lambda: a @ a, 1)[0] for _ in range(repeat))
+    return 2 * 2048 ** 3 / best
+
+
+def bench_train() -> None:
+    """The train step on `data` (4 modes x 5 folds: 15 MLP fits) with the compiled trainer and
+    with plain keras.Model.fit, each in a fresh process on the same cached inputs and folds; the
+    time per fit against its matrix products; and `musicexp dataset=data` on a warm cache after
+    a change of steps.sgt.alpha (sgt and train recomputed), with each trainer."""
+    tmp, _ = scratch_project("data")
+    res = {}
+    for trainer in ("compiled", "keras_fit"):
+        out = subprocess.run([sys.executable, "-c", f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                              f"from bench import train_child; print(json.dumps(train_child({str(tmp)!r}, {trainer!r})))"],
+                             check=True, capture_output=True, text=True, cwd=ROOT)
+        res[trainer] = json.loads(out.stdout.strip().splitlines()[-1])
+    ours, base = res["compiled"], res["keras_fit"]
+    fit_s = {k: sum(f["s"] for f in r["fits"]) for k, r in res.items()}
+    n = len(ours["fits"])
+    add("train", f"MLP fits of the train step on data ({n} fits)", fit_s["compiled"], fit_s["keras_fit"],
+        baseline="keras.Model.fit, same folds", target=">=10x",
+        extra={"runs": res}, note=f"first fit (traces the graph) {ours['fits'][0]['s']:.2f} s; "
+                                   f"epochs {[f['epochs'] for f in ours['fits']]} vs {[f['epochs'] for f in base['fits']]}")
+    add("train", "train step on data, whole (TF import apart)", ours["step_s"], base["step_s"],
+        baseline="same step, keras.Model.fit",
+        note=f"score {ours['score']} vs {base['score']}; TensorFlow import {ours['import_s']:.1f} s not included")
+    tc = compose(["dataset=data"]).steps.train
+    steady = ours["fits"][1:]  # (the first one traces)
+    fit = sorted(steady, key=lambda f: f["s"])[len(steady) // 2]  # the median fit
+    keras_fit = base["fits"][ours["fits"].index(fit)]  # the same fold and model, trained by keras.Model.fit
+    lower = fit_flops(fit, tc) / gemm_rate()
+    per_epoch = {"ours": fit["s"] / fit["epochs"], "keras": keras_fit["s"] / keras_fit["epochs"], "lower": lower / fit["epochs"]}
+    add("train", "one fit, per epoch, vs its matrix products", per_epoch["ours"], per_epoch["keras"],
+        baseline="keras.Model.fit per epoch", extra={"per_epoch_s": per_epoch, "fit": fit, "keras_fit": keras_fit},
+        note=f"the median fit ({fit['n_in']} inputs, {fit['rows']} rows, {fit['epochs']} epochs, {fit['s']:.2f} s); "
+             f"its matrix products at the machine's large-GEMM rate: {per_epoch['lower'] * 1e3:.2f} ms/epoch; "
+             f"ours {per_epoch['ours'] / per_epoch['lower']:.0f}x that, keras.Model.fit {per_epoch['keras'] / per_epoch['lower']:.0f}x")
+    warm = {}
+    for trainer, alpha in (("compiled", 0.7), ("keras_fit", 0.9)):
+        t = time.perf_counter()
+        subprocess.run([_musicexp(), "dataset=data", "progress=false", f"steps.sgt.alpha={alpha}",
+                        f"steps.train.trainer={trainer}"], cwd=tmp, check=True, capture_output=True)
+        warm[trainer] = time.perf_counter() - t
+    add("train", "`musicexp dataset=data` after steps.sgt.alpha changed", warm["compiled"], warm["keras_fit"],
+        baseline="the same with keras.Model.fit", target="<15 s",
+        note="warm cache: notes, labels, graph, embed reused; sgt + train (4 modes x 5 folds) recomputed")
 
 
 def machine() -> dict:
@@ -342,11 +396,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats; skip end-to-end and scaling")
     ap.add_argument("--only", nargs="*", default=None,
-                    help="sections: parse sgt graph cached e2e scaling")
+                    help="sections: parse sgt graph cached e2e train scaling")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     repeat, base_repeat = (3, 1) if args.quick else (5, 3)
-    sections = args.only or (["parse", "sgt", "graph", "cached"] + ([] if args.quick else ["e2e", "scaling"]))
+    sections = args.only or (["parse", "sgt", "graph", "cached"] + ([] if args.quick else ["e2e", "train", "scaling"]))
     info = machine()
     print(f"machine: {info['cpu']} | {info['cores']} cores | Python {info['python']} | {info['date']}")
     print(f"{'section':<9} {'row':<44} {'ours':>10} {'baseline':>10} {'ratio':>9}  {'target':<10} note")
@@ -357,11 +411,18 @@ def main() -> None:
          "graph": lambda: bench_graph(repeat),
          "cached": lambda: bench_cached(repeat),
          "e2e": bench_e2e,
-         "scaling": bench_scaling}[s]()
+         "train": bench_train,
+         "scaling": lambda: scaling.bench_scaling(add)}[s]()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(args.out).write_text(json.dumps({"machine": info, "repeat": repeat, "baseline_repeat": base_repeat,
-                                          "seconds": time.perf_counter() - t0, "peak_mb": peak, "rows": ROWS},
-                                         indent=1, default=float))
+    out = Path(args.out)
+    kept = []  # --only: the other sections' rows of the previous file stay, each with its own run's facts
+    if args.only and out.exists():
+        old = json.loads(out.read_text())
+        kept = [{"run": {k: old.get(k) for k in ("machine", "seconds")}, **r} if "run" not in r else r
+                for r in old["rows"] if r["section"] not in sections]
+    out.write_text(json.dumps({"machine": info, "repeat": repeat, "baseline_repeat": base_repeat, "sections": sections,
+                               "seconds": time.perf_counter() - t0, "peak_mb": peak, "rows": kept + ROWS},
+                              indent=1, default=float))
     print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
 
 

@@ -70,7 +70,7 @@ class TrainConf:
     epochs: int = param(50, check=ge(1), doc="MLP epochs at most (early stopping on validation loss)")
     patience: int = param(5, check=ge(0), doc="early-stopping patience")
     logreg_c: float = param(1.0, check=gt(0), doc="inverse regularisation of logreg")
-    verbose: int = param(0, hash=UNHASHED, doc="Keras verbosity")
+    verbose: int = param(0, hash=UNHASHED, doc="keras.Model.fit verbosity (trainer=keras_fit)")
     seed: int = param(II("seed"), doc="seed of folds and models (default: the run's seed)")
     deterministic_tf: bool = param(II("deterministic_tf"), doc="TensorFlow op determinism")
 
