@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baselines  # noqa: E402
 import scaling  # noqa: E402
+from scaling import compose  # noqa: E402  (one Hydra compose for both scripts)
 
 ROWS: list[dict] = []
 
@@ -53,17 +54,6 @@ def add(section: str, name: str, ours_s: float | None, base_s: float | None = No
     o = f"{ours_s:9.4f}s" if ours_s is not None else " " * 10
     b = f"{base_s:9.3f}s" if base_s is not None else " " * 10
     print(f"{section:<9} {name:<44} {o} {b} {r}  {target:<10} {note}", flush=True)
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hcompose
-    from hydra import initialize_config_module
-
-    from musicexp.app import setup
-
-    setup()
-    with initialize_config_module(config_module="musicexp.conf", version_base="1.3"):
-        return hcompose(config_name="config", overrides=overrides)
 
 
 def dataset(name: str):

@@ -81,7 +81,7 @@ def similar_pairs(sets: list[set], threshold: float):
         if not s:
             continue
         ordered = sorted(s, key=lambda x: (df[x], x))
-        prefix = ordered[:len(s) - math.ceil(threshold * len(s) - 1e-9) + 1]  # (1e-9: 0.35 * 20 is 7.000000000000001)
+        prefix = ordered[:len(s) - math.ceil(threshold * len(s) - 1e-9) + 1]  # (1e-9: 0.07 * 100 is 7.000000000000001)
         candidates = {a for x in prefix for a in index[x]}
         for a in sorted(candidates):
             small, large = sorted((len(sets[a]), len(s)))

@@ -198,9 +198,9 @@ def fit_predict(X_tr, Y_tr: dict, X_va, Y_va: dict, n_classes: dict, predict: li
     if tc.trainer == "keras_fit":
         return _keras_fit(_keras(seed, deterministic), X_tr, Y_tr, X_va, Y_va, n_classes, predict, tc, balanced, verbose)
     net = compiled_for(_keras(None, deterministic), X_tr.shape[1], [n_classes[t] for t in tasks], tc)
-    Y = lambda D: np.stack([D[t] for t in tasks], axis=1) if len(tasks) else np.zeros((0, 0))  # noqa: E731
-    epochs = net.fit(X_tr, Y(Y_tr), sample_weights(Y_tr, n_classes, balanced), X_va, Y(Y_va),
-                     sample_weights(Y_va, n_classes, balanced), tc.epochs, tc.patience, seed)
+    epochs = net.fit(X_tr, np.stack([Y_tr[t] for t in tasks], axis=1), sample_weights(Y_tr, n_classes, balanced),
+                     X_va, np.stack([Y_va[t] for t in tasks], axis=1), sample_weights(Y_va, n_classes, balanced),
+                     tc.epochs, tc.patience, seed)
     probs = []
     for X in predict:
         heads = net.predict(X) if len(X) else [np.zeros((0, n_classes[t])) for t in tasks]
