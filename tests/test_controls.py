@@ -156,7 +156,7 @@ def test_an_unknown_neutralize_name_is_a_config_error(compose, tiny_data, tmp_pa
 def test_the_prefix_filtered_join_finds_exactly_the_pairs_of_all_pairs_jaccard():
     """similar_pairs compares only pairs that meet in a rare-first prefix; it must return every
     pair whose Jaccard index reaches the threshold, and only those (brute force over all pairs),
-    including pairs exactly at the threshold (7 of 20 at 0.35)."""
+    including pairs exactly at the threshold where the float product is not (0.07 * 100)."""
     import itertools
 
     from musicexp.data.duplicates import similar_pairs
@@ -171,6 +171,6 @@ def test_the_prefix_filtered_join_finds_exactly_the_pairs_of_all_pairs_jaccard()
         brute = {(a, b) for a, b in itertools.combinations(range(len(sets)), 2)
                  if sets[a] and sets[b] and len(sets[a] & sets[b]) / len(sets[a] | sets[b]) >= t}
         assert set(similar_pairs(sets, t)) == brute, trial
-    at = [set(range(20)), set(range(13, 20)) | set(range(100, 113))]  # 7 shared of 33: below
-    edge = [set(range(20)), set(range(7))]  # 7 / 20 = 0.35 exactly: a pair
-    assert list(similar_pairs(at, 0.35)) == [] and list(similar_pairs(edge, 0.35)) == [(0, 1)]
+    below = [set(range(20)), set(range(13, 20)) | set(range(100, 113))]  # 7 shared of 33 < 0.35
+    edge = [set(range(100)), set(range(7))]  # J = 7 / 100 = 0.07 exactly, though 0.07 * 100 > 7 in floats
+    assert list(similar_pairs(below, 0.35)) == [] and list(similar_pairs(edge, 0.07)) == [(0, 1)]

@@ -41,7 +41,7 @@ def val_loss(probs: dict, Y: np.ndarray) -> float:
 
 def test_same_start_same_order_no_dropout_follows_keras_fit_step_by_step():
     keras = mlp._keras(None, True)
-    tc = conf(dropout=0.0, head_dropout=0.0, epochs=12)
+    tc = conf(dropout=0.0, head_dropout=0.0, epochs=60, lr=3e-3)  # overfits: early stopping ends it
     X, Y, tr, va = problem()
     W = np.ones((len(X), 2), np.float32)
     net = mlp.compiled_for(keras, X.shape[1], [6, 3], tc)
@@ -60,12 +60,29 @@ def test_same_start_same_order_no_dropout_follows_keras_fit_step_by_step():
                      callbacks=[keras.callbacks.EarlyStopping(patience=tc.patience, restore_best_weights=True)])
     theirs = model.get_weights()
 
-    assert epochs == len(hist.history["loss"])
+    assert epochs == len(hist.history["loss"]) < tc.epochs  # stopped early, at the same epoch
     assert max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs)) < 1e-4
     p_ours = dict(zip(net.heads, net.predict(X[va])))
     assert val_loss(p_ours, Y[va]) == pytest.approx(min(hist.history["val_loss"]), rel=1e-4)
     # the padding's weights never moved: the model is the unpadded one
     assert not ours[0][X.shape[1]:].any()
+
+
+def test_dropout_acts_in_training_and_not_in_prediction():
+    """Same start, same batch order: only the dropout rate differs, so the trained weights must
+    differ; predicting twice gives the same probabilities (no dropout at prediction)."""
+    keras = mlp._keras(None, True)
+    X, Y, tr, va = problem()
+    W = np.ones((len(X), 2), np.float32)
+    trained = {}
+    for rate in (0.0, 0.5):
+        net = mlp.compiled_for(keras, X.shape[1], [6, 3], conf(dropout=rate, head_dropout=rate))
+        none = slice(0, 0)  # no validation rows: every epoch runs
+        net.fit(X[tr], Y[tr], W[tr], X[none], Y[none], W[none], 3, 3, seed=1, shuffle=False)
+        trained[rate] = [v.numpy().copy() for v in net.vars]
+        first, again = net.predict(X[va]), net.predict(X[va])
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.allclose(a, b) for a, b in zip(trained[0.0], trained[0.5]))
 
 
 def test_a_fit_depends_on_its_data_and_seed_not_on_what_the_process_trained_before():
