@@ -198,7 +198,21 @@ def test_modes_are_compared_with_the_best_one(compose, tiny_data, tmp_path, capl
     assert len(diffs) == 2 * 3 and other["p_t_vs_best"] == st.corrected_resampled_ttest(diffs, n_tr, n_te).p
     assert 0 <= other["composer_p_mcnemar_vs_best"] <= 1 and "era_p_mcnemar_vs_best" in other
     assert other["significant_vs_best"] == (other["p_t_vs_best"] < 0.05)
+    # the comparison's power: the minimum detectable difference of that very t-test
+    t = st.corrected_resampled_ttest(diffs, n_tr, n_te)
+    assert best["mdd_vs_best"] is None and other["mdd_vs_best"] == st.min_detectable_difference(t.se, t.df, 0.05)
+    assert other["mdd_vs_best"] > 0
+    # each mode against the metadata-only control on the same folds
+    for rec in r.records:
+        ctrl = st.corrected_resampled_ttest(np.array(rec["fold_f1"]) - np.array(rec["metadata_fold_f1"]), n_tr, n_te)
+        assert rec["p_t_vs_control"] == ctrl.p and rec["mdd_vs_control"] == st.min_detectable_difference(ctrl.se, ctrl.df)
+        assert rec["diff_to_control"] == pytest.approx(rec["score"] - rec["metadata_score"])
+        assert len(rec["metadata_fold_f1"]) == len(rec["fold_f1"])
+    # in the tiny set era is a function of composer (alpha, beta: old; gamma: new)
+    assert best["derived_tasks"] == {"era": "composer"}
     text = "\n".join(caplog.messages)
+    assert f"{other['mdd_vs_best']:.3f}" in text and "power: with these folds" in text
+    assert "NOTE: era is a function of composer" in text and "modes above the control" in text
     assert f"  {best['mode']:<16} {best['score']:.3f} [{best['score_low']:.3f}, {best['score_high']:.3f}]" in text
     assert "majority baseline:" in text and f"best: {best['mode']}" in text
 

@@ -53,3 +53,33 @@ def test_labels_csv_problems_are_named(compose, tmp_path, tiny_data):
         run(compose(tiny_overrides(tiny_data, tmp_path, "dataset.labels.columns=[mood]")))
     with pytest.raises(LabelError, match="labels file .* not found"):
         run(compose(tiny_overrides(tiny_data, tmp_path, "dataset.labels.csv=nope.csv")))
+
+
+# --------------------------------------------------------------------------- tasks that are functions of others
+
+def test_derived_tasks_names_a_label_that_is_a_function_of_another():
+    from musicexp.data.labels import derived_tasks
+
+    composer = np.array(["bach", "bach", "mozart", "haydn", "palestrina", "palestrina"] * 2)
+    era = np.array(["baroque", "baroque", "classical", "classical", "renaissance", "renaissance"] * 2)
+    mood = np.array(["sad", "glad", "sad", "glad", "sad", "glad"] * 2)  # independent of both
+    table = {"composer": composer, "era": era, "mood": mood}
+    assert derived_tasks(table, ["composer", "era", "mood"]) == {"era": "composer"}
+    assert derived_tasks(table, ["era", "composer"]) == {"era": "composer"}  # whatever the column order
+    assert derived_tasks(table, ["composer", "mood"]) == {}
+    # one partition under two names: the later column is the derived one
+    code = np.array(["B", "B", "M", "H", "P", "P"] * 2)
+    assert derived_tasks({"composer": composer, "code": code}, ["composer", "code"]) == {"code": "composer"}
+    assert derived_tasks({"composer": composer, "code": code}, ["code", "composer"]) == {"composer": "code"}
+    # an id-like column (a class per piece) would "determine" everything: it is no source
+    ids = np.array([f"p{i}" for i in range(12)])
+    assert derived_tasks({"id": ids, "mood": mood}, ["id", "mood"]) == {}
+    # a column with a single class is no task to derive
+    assert derived_tasks({"composer": composer, "one": np.array(["x"] * 12)}, ["composer", "one"]) == {}
+
+
+def test_the_labels_step_names_a_derived_task(compose, tmp_path, tiny_data):
+    r = run(compose(tiny_overrides(tiny_data, tmp_path)))
+    art = r.steps["labels"].artifact
+    assert art["report"]["derived"] == {"era": "composer"}
+    assert art.meta["summary"]["derived"] == "era of composer"

@@ -14,6 +14,7 @@ from musicexp.evaluation.statistics import (
     macro_f1,
     macro_f1_present,
     mcnemar,
+    min_detectable_difference,
     permutation_pvalue,
     sample_std,
     shuffle_labels,
@@ -78,6 +79,54 @@ def test_corrected_ttest_worked_example():
     assert res.p == pytest.approx(2 * stats.t.sf(0.026 / se, 4), abs=1e-12)
     assert res.p == pytest.approx(t4_two_sided_p(0.026 / se), abs=1e-12)
     assert res.p == pytest.approx(0.16755322147892307, abs=1e-12)
+
+
+def _power_t4(nc: float, c: float) -> float:
+    """Power of the two-sided t-test with 4 df at noncentrality nc, without scipy: T = (Z + nc) / S,
+    S = sqrt(V / 4), V ~ chi2(4) with density v/4 * exp(-v/2); power = E_V[Phi(nc - c S) + Phi(-nc - c S)],
+    integrated by the trapezoid rule on a fine grid."""
+    def phi(x):
+        return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+    h, total = 1e-3, 0.0
+    for i in range(1, 80_000):
+        v = i * h
+        s = math.sqrt(v / 4)
+        total += v / 4 * math.exp(-v / 2) * (phi(nc - c * s) + phi(-nc - c * s))
+    return total * h
+
+
+def test_min_detectable_difference_worked_example():
+    # the worked example's design: se = 0.0154434452..., df = 4; critical t(4, 0.975) = 2.776445 (closed form)
+    se = math.sqrt(0.45 * 0.00053)
+    c = t4_quantile(0.975)
+    assert c == pytest.approx(2.7764451052, abs=1e-9)
+    mdd = min_detectable_difference(se, 4)
+    # at that difference the test rejects with probability 0.80 (power integrated by hand, not scipy's nct) ...
+    assert _power_t4(mdd / se, c) == pytest.approx(0.80, abs=1e-5)
+    # ... about 3.76 standard errors: 0.0581, so the example's mean 0.026 is far below what 5 folds can see
+    assert mdd / se == pytest.approx(3.7611, abs=1e-3) and mdd == pytest.approx(0.05808, abs=1e-4)
+    # a little above the textbook approximation (t_0.975 + t_0.80) * se = (2.776 + 0.941) * se
+    assert mdd > (c + t4_quantile(0.80)) * se
+
+
+def test_min_detectable_difference_normal_limit_and_monotone():
+    # many degrees of freedom (10^4; t and normal quantiles agree to 3e-4): (z_0.975 + z_0.80) * se
+    assert min_detectable_difference(1.0, 10**4) == pytest.approx(1.959964 + 0.841621, abs=5e-4)
+    # power 1/2 on a normal: the mean must sit on the critical value (the far tail adds ~1e-9)
+    assert min_detectable_difference(1.0, 10**4, power=0.5) == pytest.approx(1.959964, abs=5e-4)
+    assert min_detectable_difference(2.0, 4) == pytest.approx(2 * min_detectable_difference(1.0, 4), rel=1e-9)
+    more_folds = [min_detectable_difference(1.0, df) for df in (2, 4, 9, 24)]
+    assert more_folds == sorted(more_folds, reverse=True)
+    assert min_detectable_difference(0.0, 4) == 0.0
+
+
+@pytest.mark.parametrize("se, df, kw, match", [
+    (-0.1, 4, {}, "se"), (float("nan"), 4, {}, "se"), (0.1, 0, {}, "df"), (0.1, 2.5, {}, "df"),
+    (0.1, 4, {"alpha": 0.0}, "alpha"), (0.1, 4, {"power": 1.0}, "power"), (0.1, 4, {"power": 0.04}, "exceed"),
+])
+def test_min_detectable_difference_rejects_bad_input(se, df, kw, match):
+    with pytest.raises(ValueError, match=match):
+        min_detectable_difference(se, df, **kw)
 
 
 def test_corrected_ttest_sign_and_symmetry():

@@ -223,3 +223,33 @@ def merge_duplicate_groups(table: dict, sets: list[list[str]]) -> tuple[dict, li
             merged.merge(group[pos[s[0]]], group[pos[p]])
     name = {g: min(sub) for sub in merged.subsets() for g in sub}  # a merged group takes its smallest name
     return {**table, "group": np.array([name[g] for g in group], dtype=str)}, sets
+
+
+def derived_tasks(table: dict, columns: list[str]) -> dict[str, str]:
+    """Tasks whose label is a function of another task's label on these pieces: ``{derived:
+    source}`` (era of composer: every composer has one era). Each class of ``source`` then
+    decides the class of ``derived``, so averaging the two tasks counts ``source``'s distinctions
+    twice. Of two tasks that determine each other (one partition under two names) the later
+    column is the derived one. Left out: a column with one class (no task) as the derived one,
+    and an id-like column (more classes than half the pieces) as the source, which would
+    "determine" every other column."""
+    import numpy as np
+
+    cols = {c: np.asarray(table[c], dtype=str) for c in columns}
+    n = len(next(iter(cols.values()))) if cols else 0
+
+    def determines(a: str, b: str) -> bool:
+        pairs = np.unique(np.stack([cols[a], cols[b]]), axis=1)
+        return len(np.unique(pairs[0])) == pairs.shape[1]  # each class of a meets one class of b
+
+    out: dict[str, str] = {}
+    for j, b in enumerate(columns):
+        if len(np.unique(cols[b])) < 2:
+            continue
+        for i, a in enumerate(columns):
+            if a == b or len(np.unique(cols[a])) * 2 > n or not determines(a, b):
+                continue
+            if i < j or not determines(b, a):
+                out[b] = a
+                break
+    return out

@@ -16,6 +16,10 @@ def fmt_p(p) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def fmt_mdd(mdd) -> str:
+    return "-" if mdd is None else f"{mdd:.3f}"
+
+
 def summary_lines(recs: list[dict]) -> list[str]:
     """The run's headline table: per mode its score with interval, per task, the comparison with
     the best mode, then the baselines and which differences are significant."""
@@ -27,7 +31,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
              f"{r0['n_pieces']} pieces, {r0['n_splits']} folds x {r0['repeats']} repeat(s)"
              f"{', grouped' if r0['grouped'] else ''} | intervals: {r0['interval']}"]
     head = f"  {'mode':<16} {'score (macro-F1)':<24}" + "".join(f" {k[:22]:<24}" for k in (tasks if multi else []))
-    lines.append(head + "  vs best: diff, p (corrected t), p (McNemar)")
+    lines.append(head + "  vs best: diff, p (corrected t), MDD, p (McNemar)")
     for rec in recs:
         row = f"  {rec['mode']:<16} {fmt_ci(rec, 'score'):<24}"
         if multi:
@@ -36,7 +40,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
             row += "  best"
         else:
             mc = ", ".join(fmt_p(rec.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
-            row += f"  {rec['diff_to_best']:+.3f}, {fmt_p(rec['p_t_vs_best'])}, {mc}"
+            row += f"  {rec['diff_to_best']:+.3f}, {fmt_p(rec['p_t_vs_best'])}, {fmt_mdd(rec.get('mdd_vs_best'))}, {mc}"
         lines.append(row)
     base = f"  majority baseline: {r0['baseline_score']:.3f}"
     if multi:
@@ -45,11 +49,19 @@ def summary_lines(recs: list[dict]) -> list[str]:
     if "metadata_score" in r0:
         lines.append(f"  metadata-only control (tempo, velocity, time and key signatures, programs; logistic regression, "
                      f"same folds): {fmt_ci(r0, 'metadata_score')}")
+        if "p_t_vs_control" in r0:
+            above = [r["mode"] for r in recs if r["diff_to_control"] > 0 and r["p_t_vs_control"] < ALPHA]
+            lines.append(f"  modes above the control (corrected t, p < {ALPHA}): {', '.join(above) or 'none'}"
+                         + "".join(f"; {r['mode']} {r['diff_to_control']:+.3f}, p {fmt_p(r['p_t_vs_control'])}"
+                                   for r in recs if r["mode"] not in above))
         close = [r["mode"] for r in recs if r.get("metadata_close")]
         if close:
             lines.append(f"  NOTE: the metadata-only control reaches the interval of {', '.join(close)}: these labels can be "
                          "predicted from edition metadata alone, so those scores need not come from the music "
                          "(dataset.neutralize, steps.graph.omit leave it out; docs/evaluation.md)")
+    for b, a in (r0.get("derived_tasks") or {}).items():
+        lines.append(f"  NOTE: {b} is a function of {a} on these pieces (each {a} class has one {b}): the score, their "
+                     f"average, counts {a}'s distinctions twice; read the tasks' own columns, or steps.train.task={a}")
     if "chance_p" in r0:
         lines.append("  chance control (labels shuffled among groups, same folds): " + ", ".join(
             f"{r['mode']} mean {r['chance_mean']:.3f}, p {fmt_p(r['chance_p'])} (n={r['chance_n']})" for r in recs))
@@ -64,4 +76,9 @@ def summary_lines(recs: list[dict]) -> list[str]:
         lines.append(f"  best: {r0['best_mode']}; " + (f"significantly below it (corrected t, p < {ALPHA}): "
                                                         f"{', '.join(sig)}" if sig else "no mode is significantly below it")
                      + (f"; not distinguishable from it: {', '.join(same)}" if same else ""))
+        mdds = sorted(r["mdd_vs_best"] for r in others if r.get("mdd_vs_best") is not None)
+        if mdds:
+            span = f"{mdds[0]:.3f}" + (f" to {mdds[-1]:.3f}" if mdds[-1] > mdds[0] else "")
+            lines.append(f"  power: with these folds the corrected t-test detects a difference to the best mode of "
+                         f"{span} (MDD: minimum detectable difference, 80% power, alpha {ALPHA}); smaller ones go unseen")
     return lines

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from musicexp.data.labels import derived_tasks
 from musicexp.evaluation import metrics
 from musicexp.evaluation import statistics as st
 from musicexp.evaluation.console import ALPHA
@@ -79,6 +80,7 @@ def build(study, params) -> list[dict]:
         **{f"n_pieces_{k}": len(study.pieces) for k in tasks}, "class_weight": params.class_weight,
         "interval": INTERVAL, "folds_id": folds_id(study.folds, study.pieces),
         "fold_train_mean": n_train, "fold_test_mean": n_test,
+        "derived_tasks": derived_tasks(y, tasks) if multi else {},
     }
     recs = []
     for mode in study.modes:
@@ -154,17 +156,29 @@ def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, 
 
 def _compare(recs: list[dict], study, preds: dict, tasks, pre, n_train: float, n_test: float) -> None:
     """Each mode against the best one (highest score): the difference, the corrected resampled
-    t-test on the paired per-fold scores, McNemar's test per task on the first repeat."""
+    t-test on the paired per-fold scores with its minimum detectable difference (80% power at
+    ``ALPHA``), McNemar's test per task on the first repeat; and each mode against the
+    metadata-only control on the same folds (difference, corrected t, minimum detectable
+    difference)."""
     best = max(recs, key=lambda r: r["score"])
+    if study.control:
+        ctrl = [float(np.mean([study.control["fold_scores"][k][f]["f1"] for k in tasks]))
+                for f in range(len(study.folds))]
+        for rec in recs:
+            rec["metadata_fold_f1"] = ctrl
+            t = st.corrected_resampled_ttest(np.array(rec["fold_f1"]) - np.array(ctrl), n_train, n_test)
+            rec["diff_to_control"] = rec["score"] - rec["metadata_score"]
+            rec["p_t_vs_control"], rec["mdd_vs_control"] = t.p, st.min_detectable_difference(t.se, t.df, ALPHA)
     for rec in recs:
         rec["best_mode"] = best["mode"]
         rec["diff_to_best"] = rec["score"] - best["score"]
         if rec is best:
-            rec["p_t_vs_best"] = None
+            rec["p_t_vs_best"] = rec["mdd_vs_best"] = None
             rec.update({f"{pre(k)}p_mcnemar_vs_best": None for k in tasks})
             continue
         diffs = np.array(rec["fold_f1"]) - np.array(best["fold_f1"])
-        rec["p_t_vs_best"] = st.corrected_resampled_ttest(diffs, n_train, n_test).p
+        t = st.corrected_resampled_ttest(diffs, n_train, n_test)
+        rec["p_t_vs_best"], rec["mdd_vs_best"] = t.p, st.min_detectable_difference(t.se, t.df, ALPHA)
         for k in tasks:
             yk = study.y[k]
             rec[f"{pre(k)}p_mcnemar_vs_best"] = st.mcnemar(preds[rec["mode"]][0][k] == yk,

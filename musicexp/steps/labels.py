@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from musicexp.engine.registry import Step, register_step
 
-VERSION = "3"  # 3: near-duplicates grouped (2: report.problems, each unlabeled piece with its reason)
+VERSION = "4"  # 4: tasks that are a function of another named (derived); 3: near-duplicates grouped (2: report.problems, each unlabeled piece with its reason)
 
 
 def run(inputs, params, ctx):
     import numpy as np
 
     from musicexp.data.duplicates import near_duplicates
-    from musicexp.data.labels import collect, make_table, merge_duplicate_groups
+    from musicexp.data.labels import collect, derived_tasks, make_table, merge_duplicate_groups
 
     ds, lab = ctx.dataset, ctx.dataset.cfg.labels
     pieces = [p["id"] for p in inputs["notes"]["pieces"]]
@@ -20,7 +20,8 @@ def run(inputs, params, ctx):
     if lab.duplicates.value == "group":
         table, dups = merge_duplicate_groups(table, near_duplicates(inputs["notes"]["notes"], pieces))
     columns = got["columns"]
-    report = {"columns": columns, "unlabeled_pieces": got["unlabeled"], "labels_without_file": got["no_file"],
+    derived = derived_tasks(table, columns) if len(columns) > 1 else {}
+    report = {"columns": columns, "derived": derived, "unlabeled_pieces": got["unlabeled"], "labels_without_file": got["no_file"],
               "problems": got["problems"], "duplicates": dups}
     counts = {c: dict(zip(*np.unique(table[c], return_counts=True))) for c in columns}
     summary = {
@@ -28,6 +29,7 @@ def run(inputs, params, ctx):
         "unlabeled": len(got["unlabeled"]),
         "labels_without_file": len(got["no_file"]),
         "duplicate_sets": len(dups),
+        **({"derived": ", ".join(f"{b} of {a}" for b, a in derived.items())} if derived else {}),
         "classes": {c: {str(k): int(v) for k, v in counts[c].items()} for c in columns},
     }
     return {"labels": table, "report": report}, summary

@@ -14,7 +14,8 @@ from omegaconf import II
 from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
-VERSION = "5"  # 5: the MLP trained by one compiled graph per architecture (trainer=compiled)
+VERSION = "6"  # 6: minimum detectable differences, comparisons with the metadata control, derived tasks
+# (5: the MLP trained by one compiled graph per architecture, trainer=compiled)
 # (4: pooled headline with intervals, repeats, grouped class support, inner split by groups)
 # (3: the blocks' train-time options enter the hash as params.<step>.<key>)
 

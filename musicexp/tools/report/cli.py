@@ -33,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
                         "difference of their CV scores and the corrected resampled t-test on the same folds")
     for flag, help_ in (("dataset", "dataset id"), ("experiment", "experiment name"), ("mode", "mode"),
                         ("task", "task")):
-        p.add_argument(f"--{flag}", action="append", metavar="X", help=f"keep only this {help_} (repeatable)")
+        p.add_argument(f"--{flag}", action="append", metavar="X",
+                       help=f"keep only this {help_} (repeatable, or comma-separated: X,Y)")
     a = p.parse_args(argv)
+    for flag in ("dataset", "experiment", "mode", "task"):
+        if getattr(a, flag):
+            setattr(a, flag, [x for v in getattr(a, flag) for x in v.split(",") if x])
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     if a.sweep is not None:
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, want in (("dataset_id", a.dataset), ("experiment", a.experiment), ("task", a.task)):
             if want:
                 recs = [r for r in recs if str(r.get(key)) in set(want)]
+        if a.dataset:  # the tables in the order the datasets were named
+            recs = sorted(recs, key=lambda r: a.dataset.index(str(r.get("dataset_id"))))
         lines = markdown_table(recs)
         print("\n".join(lines) if lines else "no records with intervals match the filters")
         return 0 if lines else 1

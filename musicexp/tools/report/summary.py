@@ -255,8 +255,10 @@ def compare(recs: list[dict], a: str, b: str) -> list[dict]:
 
 def markdown_table(recs: list[dict]) -> list[str]:
     """The modes of the latest run of each (dataset, task, model) as a Markdown table: CV score
-    with interval, per task, the majority baseline, the difference to the best mode with its
-    corrected t and McNemar p-values (the README's results tables are made with this)."""
+    with interval, per task, the difference to the best mode with its corrected t p-value, the
+    minimum detectable difference (MDD) and McNemar's p-values, the difference to the
+    metadata-only control with its p-value, then the reference rows (the control, the majority
+    baseline) and a line per derived task (the README's results tables are made with this)."""
     latest: dict[tuple, str] = {}
     for r in recs:
         if r.get("score_low") is not None:
@@ -266,22 +268,32 @@ def markdown_table(recs: list[dict]) -> list[str]:
         rows = [r for r in recs if r.get("run_id") == run_id]
         tasks = rows[0]["tasks"]
         pre = (lambda k: f"{k}_") if len(tasks) > 1 else (lambda k: "")
+        ctrl = "p_t_vs_control" in rows[0]
+        blank = " | | | |" + (" |" if ctrl else "")
         out += [f"{ds}, task={task}, {model}: {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x "
                 f"{rows[0]['repeats']} repeat(s) (run {run_id})", "",
                 "| mode | CV score [95% CI] | " + " | ".join(f"{k} macro-F1" for k in tasks)
-                + " | vs best | p (corrected t) | p (McNemar) |",
-                "|---|---|" + "---|" * len(tasks) + "---|---|---|"]
+                + " | vs best | p (corrected t) | MDD | p (McNemar) |" + (" vs control, p (corrected t) |" if ctrl else ""),
+                "|---|---|" + "---|" * len(tasks) + "---|---|---|---|" + ("---|" if ctrl else "")]
         for r in rows:
             best = r["mode"] == r.get("best_mode")
             mc = ", ".join(fmt_p(r.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
-            out.append(f"| {r['mode']} | {fmt_ci(r)} | " + " | ".join(fmt_ci(r, f'{pre(k)}f1') for k in tasks)
-                       + (" | best | | |" if best else f" | {r['diff_to_best']:+.3f} | {fmt_p(r.get('p_t_vs_best'))} | {mc} |"))
+            mdd = r.get("mdd_vs_best")
+            line = (f"| {r['mode']} | {fmt_ci(r)} | " + " | ".join(fmt_ci(r, f'{pre(k)}f1') for k in tasks)
+                    + (" | best | | | |" if best else
+                       f" | {r['diff_to_best']:+.3f} | {fmt_p(r.get('p_t_vs_best'))} | "
+                       f"{'-' if mdd is None else f'{mdd:.3f}'} | {mc} |"))
+            if ctrl:
+                line += f" {r['diff_to_control']:+.3f}, {fmt_p(r['p_t_vs_control'])} |"
+            out.append(line)
         base = rows[0]
         if "metadata_score" in base:
             out.append(f"| metadata-only control | {fmt_ci(base, 'metadata_score')} | "
-                       + " | ".join(f"{base[pre(k) + 'metadata_f1']:.3f}" for k in tasks) + " | | | |")
+                       + " | ".join(f"{base[pre(k) + 'metadata_f1']:.3f}" for k in tasks) + blank)
         out.append(f"| majority baseline | {base['baseline_score']:.3f} | "
-                   + " | ".join(f"{base[pre(k) + 'baseline_f1']:.3f}" for k in tasks) + " | | | |")
+                   + " | ".join(f"{base[pre(k) + 'baseline_f1']:.3f}" for k in tasks) + blank)
         out.append("")
+        out += [f"{b} is a function of {a} on these pieces: the score (their average) counts {a}'s distinctions twice."
+                for b, a in (base.get("derived_tasks") or {}).items()]
+        out += [""] if base.get("derived_tasks") else []
     return out
-
