@@ -197,11 +197,14 @@ def test_modes_are_compared_with_the_best_one(compose, tiny_data, tmp_path, capl
     diffs = np.array(other["fold_f1"]) - np.array(best["fold_f1"])
     assert len(diffs) == 2 * 3 and other["p_t_vs_best"] == st.corrected_resampled_ttest(diffs, n_tr, n_te).p
     assert 0 <= other["composer_p_mcnemar_vs_best"] <= 1 and "era_p_mcnemar_vs_best" in other
-    assert other["significant_vs_best"] == (other["p_t_vs_best"] < 0.05)
+    assert other["p_t_vs_best_holm"] == other["p_t_vs_best"]  # one comparison: Holm changes nothing
+    assert other["significant_vs_best"] == (other["p_t_vs_best_holm"] < 0.05)
     # the comparison's power: the minimum detectable difference of that very t-test
     t = st.corrected_resampled_ttest(diffs, n_tr, n_te)
     assert best["mdd_vs_best"] is None and other["mdd_vs_best"] == st.min_detectable_difference(t.se, t.df, 0.05)
     assert other["mdd_vs_best"] > 0
+    assert other["diff_to_best_low"] <= other["diff_to_best"] <= other["diff_to_best_high"]
+    assert best["diff_to_best_low"] is None
     # each mode against the metadata-only control on the same folds
     for rec in r.records:
         ctrl = st.corrected_resampled_ttest(np.array(rec["fold_f1"]) - np.array(rec["metadata_fold_f1"]), n_tr, n_te)
@@ -295,3 +298,28 @@ def test_old_records_still_load_in_the_report(tmp_path, capsys):
     assert "chosen by the CV score (data_100, task=both)" in out and "0.490" in out
     rows = list(csv.DictReader(open(tmp_path / "rep" / "summary.csv")))
     assert rows[0]["alpha"] == "0.5" and rows[0]["score"] == "0.49" and rows[0]["score_low"] == ""
+
+
+def test_paired_bootstrap_of_a_difference_equals_the_replicate_by_replicate_computation():
+    """records.replicates (all replicates at once, weighted sums) against each replicate drawn as
+    pieces and scored with the plain macro-F1: the paired difference of two modes per replicate."""
+    from musicexp.evaluation import records
+
+    rng = np.random.default_rng(5)
+    n, classes = 60, 3
+    y = {"a": rng.integers(0, classes, n), "b": rng.integers(0, 2, n)}
+    groups = np.repeat(np.arange(20), 3)
+    noisy = lambda t, p: np.where(rng.random(n) < p, rng.integers(0, int(t.max()) + 1, n), t)  # noqa: E731
+    mode1 = [{k: noisy(v, 0.3) for k, v in y.items()}]
+    mode2 = [{k: noisy(v, 0.6) for k, v in y.items()}]
+    nc = {"a": classes, "b": 2}
+    est1, reps1 = records.replicates(y, mode1, nc, ["a", "b"], groups, "f1", 11, 200)
+    est2, reps2 = records.replicates(y, mode2, nc, ["a", "b"], groups, "f1", 11, 200)
+    counts = st.bootstrap_counts(n, groups, 200, 11)
+    for r in (0, 17, 199):
+        idx = np.repeat(np.arange(n), counts[r].astype(int))
+        by_hand = [np.mean([st.macro_f1(y[k][idx], m[0][k][idx], nc[k]) for k in ("a", "b")]) for m in (mode1, mode2)]
+        assert reps1[r] - reps2[r] == pytest.approx(by_hand[0] - by_hand[1], abs=1e-12)
+    assert est1 == pytest.approx(np.mean([st.macro_f1(y[k], mode1[0][k], nc[k]) for k in "ab"]), abs=1e-12)
+    lo, hi = np.quantile(reps1 - reps2, [0.025, 0.975])
+    assert lo <= est1 - est2 <= hi

@@ -4,6 +4,7 @@ import re
 
 from helpers import tiny_overrides
 from musicexp.engine.results import read_jsonl
+from musicexp.evaluation.console import fmt_p
 from musicexp.engine.runner import run
 from musicexp.tools.report.cli import main as report_main
 
@@ -21,7 +22,7 @@ def test_one_command_prints_every_dataset_table_with_power_and_reference_rows(co
     titles = re.findall(r"^(tiny_\w), task=both, logreg: 24 pieces, 3 folds x 1 repeat\(s\)", out, re.M)
     assert titles == ["tiny_b", "tiny_a"]  # the order named on the command line
     header = [line for line in out.splitlines() if line.startswith("| mode |")]
-    assert len(header) == 2 and "| MDD |" in header[0] and "vs control, p (corrected t)" in header[0]
+    assert len(header) == 2 and "| p (Holm) | MDD |" in header[0] and "vs control, p (Holm)" in header[0]
     blocks = dict(zip(titles, re.split(r"^tiny_\w, task=both.*$", out, flags=re.M)[1:]))
     for ds in ("tiny_a", "tiny_b"):
         best = recs[(ds, "sgt_only")]["best_mode"]
@@ -29,8 +30,10 @@ def test_one_command_prints_every_dataset_table_with_power_and_reference_rows(co
         row = next(line for line in blocks[ds].splitlines() if line.startswith(f"| {other['mode']} |"))
         assert row.startswith(f"| {other['mode']} | {other['score']:.3f} [")
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[4] == f"{other['diff_to_best']:+.3f}" and cells[6] == f"{other['mdd_vs_best']:.3f}"
-        assert cells[-1].startswith(f"{other['diff_to_control']:+.3f}, ")
+        assert cells[4] == (f"{other['diff_to_best']:+.3f} [{other['diff_to_best_low']:+.3f}, "
+                            f"{other['diff_to_best_high']:+.3f}]")
+        assert cells[7] == f"{other['mdd_vs_best']:.3f}"
+        assert cells[-1] == f"{other['diff_to_control']:+.3f}, {fmt_p(other['p_t_vs_control_holm'])}"
     assert out.count("| metadata-only control |") == 2 and out.count("| majority baseline |") == 2
     assert out.count("era is a function of composer on these pieces") == 2
     assert report_main(["--results", str(results), "--table", "--dataset", "tiny_b"]) == 0

@@ -11,6 +11,7 @@ from musicexp.evaluation.statistics import (
     Interval,
     corrected_resampled_ttest,
     group_bootstrap_interval,
+    holm,
     macro_f1,
     macro_f1_present,
     mcnemar,
@@ -127,6 +128,25 @@ def test_min_detectable_difference_normal_limit_and_monotone():
 def test_min_detectable_difference_rejects_bad_input(se, df, kw, match):
     with pytest.raises(ValueError, match=match):
         min_detectable_difference(se, df, **kw)
+
+
+def test_holm_worked_example():
+    # sorted: 0.005, 0.01, 0.03, 0.04 (m = 4) -> 4*0.005 = 0.02, 3*0.01 = 0.03, 2*0.03 = 0.06, 1*0.04 = 0.04
+    # running maximum: 0.02, 0.03, 0.06, 0.06; back in the input order:
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02], abs=1e-15)
+    # capped at 1; a single test is unchanged; an empty family is empty; ties keep their order
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert holm([0.012]) == pytest.approx([0.012]) and len(holm([])) == 0
+    assert holm([0.02, 0.02]) == pytest.approx([0.04, 0.04])
+    # at alpha 0.05: raw 0.01, 0.04, 0.03, 0.005 are all "significant"; after Holm only 0.01 and 0.005
+    assert (adjusted < 0.05).tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize("bad", [[0.1, 1.2], [-0.1], [float("nan")], [[0.1, 0.2]]])
+def test_holm_rejects_bad_input(bad):
+    with pytest.raises(ValueError):
+        holm(bad)
 
 
 def test_corrected_ttest_sign_and_symmetry():

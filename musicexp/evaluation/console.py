@@ -16,6 +16,12 @@ def fmt_p(p) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def fmt_diff(rec: dict) -> str:
+    """The difference to the best mode with its paired bootstrap interval, when the record has it."""
+    lo, hi = rec.get("diff_to_best_low"), rec.get("diff_to_best_high")
+    return f"{rec['diff_to_best']:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None and hi is not None else "")
+
+
 def fmt_mdd(mdd) -> str:
     return "-" if mdd is None else f"{mdd:.3f}"
 
@@ -31,7 +37,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
              f"{r0['n_pieces']} pieces, {r0['n_splits']} folds x {r0['repeats']} repeat(s)"
              f"{', grouped' if r0['grouped'] else ''} | intervals: {r0['interval']}"]
     head = f"  {'mode':<16} {'score (macro-F1)':<24}" + "".join(f" {k[:22]:<24}" for k in (tasks if multi else []))
-    lines.append(head + "  vs best: diff, p (corrected t), MDD, p (McNemar)")
+    lines.append(head + "  vs best: diff [95% paired CI], p corrected t (Holm), MDD, p McNemar")
     for rec in recs:
         row = f"  {rec['mode']:<16} {fmt_ci(rec, 'score'):<24}"
         if multi:
@@ -40,7 +46,8 @@ def summary_lines(recs: list[dict]) -> list[str]:
             row += "  best"
         else:
             mc = ", ".join(fmt_p(rec.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
-            row += f"  {rec['diff_to_best']:+.3f}, {fmt_p(rec['p_t_vs_best'])}, {fmt_mdd(rec.get('mdd_vs_best'))}, {mc}"
+            row += (f"  {fmt_diff(rec)}, p {fmt_p(rec['p_t_vs_best'])} ({fmt_p(rec.get('p_t_vs_best_holm'))}), "
+                    f"MDD {fmt_mdd(rec.get('mdd_vs_best'))}, {mc}")
         lines.append(row)
     base = f"  majority baseline: {r0['baseline_score']:.3f}"
     if multi:
@@ -50,9 +57,9 @@ def summary_lines(recs: list[dict]) -> list[str]:
         lines.append(f"  metadata-only control (tempo, velocity, time and key signatures, programs; logistic regression, "
                      f"same folds): {fmt_ci(r0, 'metadata_score')}")
         if "p_t_vs_control" in r0:
-            above = [r["mode"] for r in recs if r["diff_to_control"] > 0 and r["p_t_vs_control"] < ALPHA]
-            lines.append(f"  modes above the control (corrected t, p < {ALPHA}): {', '.join(above) or 'none'}"
-                         + "".join(f"; {r['mode']} {r['diff_to_control']:+.3f}, p {fmt_p(r['p_t_vs_control'])}"
+            above = [r["mode"] for r in recs if r["diff_to_control"] > 0 and r["p_t_vs_control_holm"] < ALPHA]
+            lines.append(f"  modes above the control (corrected t, Holm-adjusted p < {ALPHA}): {', '.join(above) or 'none'}"
+                         + "".join(f"; {r['mode']} {r['diff_to_control']:+.3f}, p {fmt_p(r['p_t_vs_control_holm'])}"
                                    for r in recs if r["mode"] not in above))
         close = [r["mode"] for r in recs if r.get("metadata_close")]
         if close:
@@ -73,7 +80,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
     sig = [r["mode"] for r in others if r.get("significant_vs_best")]
     same = [r["mode"] for r in others if not r.get("significant_vs_best")]
     if others:
-        lines.append(f"  best: {r0['best_mode']}; " + (f"significantly below it (corrected t, p < {ALPHA}): "
+        lines.append(f"  best: {r0['best_mode']}; " + (f"significantly below it (corrected t, Holm-adjusted p < {ALPHA}): "
                                                         f"{', '.join(sig)}" if sig else "no mode is significantly below it")
                      + (f"; not distinguishable from it: {', '.join(same)}" if same else ""))
         mdds = sorted(r["mdd_vs_best"] for r in others if r.get("mdd_vs_best") is not None)

@@ -39,17 +39,28 @@ def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what:
     return f
 
 
-def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
-             n_boot: int) -> st.Interval:
-    """The group bootstrap interval of the mean over tasks and repeats of pooled ``what``, every
+def replicates(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
+               n_boot: int) -> tuple[float, np.ndarray]:
+    """The mean over tasks and repeats of pooled ``what`` and its group bootstrap replicates, every
     replicate at once (the same draws and values as ``st.group_bootstrap_interval`` with
-    ``_metric``, replicate by replicate)."""
+    ``_metric``, replicate by replicate). The draws depend only on the pieces, groups, ``seed``
+    and ``n_boot``: two modes' replicates are paired (the same works in each replicate)."""
     n = len(next(iter(y.values())))
     counts = st.bootstrap_counts(n, groups, n_boot, seed)
     reps = np.mean([st.pooled_scores_weighted(y[k], p[k], n_classes[k], counts)[what] for p in preds for k in tasks],
                    axis=0)
-    method = "percentile bootstrap" if groups is None else "group percentile bootstrap"
-    return st.percentile_interval(_metric(y, preds, n_classes, tasks, what)(np.arange(n)), reps, 0.95, method)
+    return _metric(y, preds, n_classes, tasks, what)(np.arange(n)), reps
+
+
+def _method(groups) -> str:
+    return "percentile bootstrap" if groups is None else "group percentile bootstrap"
+
+
+def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
+             n_boot: int) -> st.Interval:
+    """The 95% group bootstrap interval of :func:`replicates`."""
+    return st.percentile_interval(*replicates(y, preds, n_classes, tasks, groups, what, seed, n_boot), 0.95,
+                                  _method(groups))
 
 
 def folds_id(folds: list, pieces: list[str]) -> str:
@@ -125,6 +136,7 @@ def build(study, params) -> list[dict]:
     if study.control:
         _control_fields(recs, study, tasks, n_classes, pre, seed, n_boot)
     _compare(recs, study, preds, tasks, pre, n_train, n_test)
+    _paired_intervals(recs, study, preds, tasks, n_classes, seed, n_boot)
     return recs
 
 
@@ -157,9 +169,10 @@ def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, 
 def _compare(recs: list[dict], study, preds: dict, tasks, pre, n_train: float, n_test: float) -> None:
     """Each mode against the best one (highest score): the difference, the corrected resampled
     t-test on the paired per-fold scores with its minimum detectable difference (80% power at
-    ``ALPHA``), McNemar's test per task on the first repeat; and each mode against the
-    metadata-only control on the same folds (difference, corrected t, minimum detectable
-    difference)."""
+    ``ALPHA``) and its Holm-adjusted p-value over the run's comparisons with the best mode (what
+    ``significant_vs_best`` follows), McNemar's test per task on the first repeat; and each mode
+    against the metadata-only control on the same folds (difference, corrected t, Holm over the
+    modes, minimum detectable difference)."""
     best = max(recs, key=lambda r: r["score"])
     if study.control:
         ctrl = [float(np.mean([study.control["fold_scores"][k][f]["f1"] for k in tasks]))
@@ -183,7 +196,30 @@ def _compare(recs: list[dict], study, preds: dict, tasks, pre, n_train: float, n
             yk = study.y[k]
             rec[f"{pre(k)}p_mcnemar_vs_best"] = st.mcnemar(preds[rec["mode"]][0][k] == yk,
                                                            preds[best["mode"]][0][k] == yk).p
-        rec["significant_vs_best"] = bool(rec["p_t_vs_best"] < ALPHA)
+    others = [r for r in recs if r is not best]
+    for rec, adj in zip(others, st.holm([r["p_t_vs_best"] for r in others])):
+        rec["p_t_vs_best_holm"] = float(adj)
+        rec["significant_vs_best"] = bool(adj < ALPHA)
+    best["p_t_vs_best_holm"] = None
+    if study.control:
+        for rec, adj in zip(recs, st.holm([r["p_t_vs_control"] for r in recs])):
+            rec["p_t_vs_control_holm"] = float(adj)
+
+
+def _paired_intervals(recs: list[dict], study, preds: dict, tasks, n_classes, seed: int, n_boot: int) -> None:
+    """The 95% paired group bootstrap interval of each mode's pooled score minus the best mode's:
+    both modes scored on the same resampled works in every replicate (``diff_to_best_low``,
+    ``_high``). It answers how large the difference of the pooled scores is on works like these;
+    the corrected t-test asks whether the per-fold scores differ beyond fold-to-fold noise."""
+    best = next(r for r in recs if r["mode"] == r["best_mode"])
+    _, ref = replicates(study.y, preds[best["mode"]], n_classes, tasks, study.groups, "f1", seed, n_boot)
+    for rec in recs:
+        if rec is best:
+            rec["diff_to_best_low"] = rec["diff_to_best_high"] = None
+            continue
+        _, reps = replicates(study.y, preds[rec["mode"]], n_classes, tasks, study.groups, "f1", seed, n_boot)
+        iv = st.percentile_interval(rec["diff_to_best"], reps - ref, 0.95, "paired " + _method(study.groups))
+        rec["diff_to_best_low"], rec["diff_to_best_high"] = iv.low, iv.high
 
 
 def artifact(study, recs: list[dict]) -> dict:

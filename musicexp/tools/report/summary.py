@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from musicexp.engine.runner import JOB_FILE
-from musicexp.evaluation.console import fmt_ci, fmt_p
+from musicexp.evaluation.console import fmt_ci, fmt_diff, fmt_mdd, fmt_p
 from musicexp.tools.report.plots import HEATMAP_PNG, MODES_PNG, plot_heatmap, plot_modes
 
 log = logging.getLogger("musicexp")
@@ -269,22 +269,23 @@ def markdown_table(recs: list[dict]) -> list[str]:
         tasks = rows[0]["tasks"]
         pre = (lambda k: f"{k}_") if len(tasks) > 1 else (lambda k: "")
         ctrl = "p_t_vs_control" in rows[0]
-        blank = " | | | |" + (" |" if ctrl else "")
+        blank = " | | | | | |" + (" |" if ctrl else "")
         out += [f"{ds}, task={task}, {model}: {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x "
                 f"{rows[0]['repeats']} repeat(s) (run {run_id})", "",
                 "| mode | CV score [95% CI] | " + " | ".join(f"{k} macro-F1" for k in tasks)
-                + " | vs best | p (corrected t) | MDD | p (McNemar) |" + (" vs control, p (corrected t) |" if ctrl else ""),
-                "|---|---|" + "---|" * len(tasks) + "---|---|---|---|" + ("---|" if ctrl else "")]
+                + " | vs best [95% paired CI] | p (corrected t) | p (Holm) | MDD | p (McNemar) |"
+                + (" vs control, p (Holm) |" if ctrl else ""),
+                "|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|" + ("---|" if ctrl else "")]
         for r in rows:
             best = r["mode"] == r.get("best_mode")
             mc = ", ".join(fmt_p(r.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
             mdd = r.get("mdd_vs_best")
             line = (f"| {r['mode']} | {fmt_ci(r)} | " + " | ".join(fmt_ci(r, f'{pre(k)}f1') for k in tasks)
-                    + (" | best | | | |" if best else
-                       f" | {r['diff_to_best']:+.3f} | {fmt_p(r.get('p_t_vs_best'))} | "
-                       f"{'-' if mdd is None else f'{mdd:.3f}'} | {mc} |"))
+                    + (" | best | | | | |" if best else
+                       f" | {fmt_diff(r)} | {fmt_p(r.get('p_t_vs_best'))} | {fmt_p(r.get('p_t_vs_best_holm'))} | "
+                       f"{fmt_mdd(mdd)} | {mc} |"))
             if ctrl:
-                line += f" {r['diff_to_control']:+.3f}, {fmt_p(r['p_t_vs_control'])} |"
+                line += f" {r['diff_to_control']:+.3f}, {fmt_p(r.get('p_t_vs_control_holm'))} |"
             out.append(line)
         base = rows[0]
         if "metadata_score" in base:
