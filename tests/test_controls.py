@@ -60,7 +60,9 @@ def test_metadata_alone_separates_twins_the_control_says_so_and_neutralizing_lea
     assert rec["score"] > 0.9  # the graph's velocity and tempo nodes (and seconds) carry it
     assert recs["sgt_only"]["score_low"] < recs["sgt_only"]["guess_f1"]  # beats and pitches: identical twins
     text = "\n".join(caplog.messages)
-    assert "NOTE: the metadata-only control reaches the interval of sgt_only, emb_only" in text
+    assert "NOTE: dynamics: the metadata-only control reaches 1.000, within the interval of sgt_only, emb_only" in text
+    assert "the tempo map alone gives 1.000; dataset.neutralize=[tempo] removes it" in text  # (velocity too)
+    assert rec["metadata_f1_velocity"] == rec["metadata_f1_tempo"] == 1.0 and rec["metadata_f1_programs"] < 0.7
 
     r = run(compose(tiny_overrides(data, tmp_path / "neutral", *ARGS, "dataset.neutralize=[velocity,tempo]")))
     for rec in r.records:  # every mode and the control: not told apart from guessing
@@ -124,13 +126,18 @@ def test_metadata_features_take_their_vocabulary_from_the_training_rows():
     pieces = [{"id": f"p{i}", "tempo_bpm": 100.0 + i, "tempo_changes": 0, "tempo_range_bpm": [100.0 + i] * 2,
                "time_signatures": ["4/4"] if i < 3 else ["3/4"], "key_signatures": ["0:0"]} for i in range(4)]
     notes = {"offsets": np.array([0, 2, 4, 6, 8]), "velocity": np.array([60, 80, 70, 70, 64, 64, 90, 10]),
-             "program": np.zeros(8, int), "is_drum": np.zeros(8, bool)}
+             "program": np.zeros(8, int), "is_drum": np.zeros(8, bool), "track": np.array([0, 1, 0, 0, 0, 1, 0, 1])}
     block = MetaBlock({"notes": notes, "pieces": pieces}, ["p3", "p0", "p1"], {})
     X = block.matrix(np.array([1, 2]))  # p0, p1: 4/4 only
-    assert X.shape == (3, 9 + 1 + 1 + 1)  # numeric, {4/4}, {0:0}, {p0}: no column for the unseen 3/4
-    assert X[0, 9] == 0 and X[1, 9] == 1  # p3 (3/4) has no 4/4
-    np.testing.assert_allclose(X[1, :9], [np.log(100), 0, 0, 70, 10, 60, 80, 2, 0.5])
-    np.testing.assert_allclose(X[0, 3:9], [50, 40, 10, 90, 2, 0.5])
+    assert X.shape == (3, 10 + 1 + 1 + 1)  # numeric, {4/4}, {0:0}, {p0}: no column for the unseen 3/4
+    assert X[0, 10] == 0 and X[1, 10] == 1  # p3 (3/4) has no 4/4
+    np.testing.assert_allclose(X[1, :10], [np.log(100), 0, 0, 70, 10, 60, 80, 2, 0.5, 2])
+    np.testing.assert_allclose(X[0, 3:10], [50, 40, 10, 90, 2, 0.5, 2])
+    np.testing.assert_allclose(X[2, 9], 1)  # p1: both notes on track 0
+    fam = {k: v.tolist() for k, v in block.families(np.array([1, 2])).items()}
+    assert fam == {"tempo": [0, 1, 2], "velocity": [3, 4, 5, 6, 7, 8], "tracks": [9], "time_signatures": [10],
+                   "key_signatures": [11], "programs": [12]}
+    assert block.families(np.array([0, 1]))["time_signatures"].tolist() == [10, 11]  # 3/4 and 4/4 seen
 
 
 @pytest.mark.parametrize("what", [["velocity"], ["tempo"], ["time_signature", "key_signature"]])
@@ -174,3 +181,57 @@ def test_the_prefix_filtered_join_finds_exactly_the_pairs_of_all_pairs_jaccard()
     below = [set(range(20)), set(range(13, 20)) | set(range(100, 113))]  # 7 shared of 33 < 0.35
     edge = [set(range(100)), set(range(7))]  # J = 7 / 100 = 0.07 exactly, though 0.07 * 100 > 7 in floats
     assert list(similar_pairs(below, 0.35)) == [] and list(similar_pairs(edge, 0.07)) == [(0, 1)]
+
+
+def meter_and_style_dataset(root, per_cell: int = 4):
+    """Two tasks: `style` lives in the notes only (helpers.STYLES: scale and rhythm), `meter` in
+    the MIDI time signature only (3/4, 4/4 or 6/8, drawn independently of the notes)."""
+    import symusic
+
+    from helpers import STYLES, style_notes
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for style in STYLES:
+        for meter in ("3/4", "4/4", "6/8"):
+            for i in range(per_cell):
+                name = f"{style}_{meter.replace('/', '-')}_{i}.mid"
+                path = write_midi(root / name, style_notes(style, rng))
+                score = symusic.Score(str(path))
+                num, den = map(int, meter.split("/"))
+                score.time_signatures.append(symusic.TimeSignature(0, num, den))
+                score.dump_midi(str(path))
+                rows.append((name, style, meter))
+    with open(root / "labels.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([("file", "style", "meter")] + rows)
+    return root
+
+
+def test_the_control_is_judged_per_task_and_names_the_family_that_carries_it(compose, tmp_path, caplog):
+    import logging
+
+    data = meter_and_style_dataset(tmp_path / "midi")
+    args = tiny_overrides(data, tmp_path, "steps.train.modes=[sgt_only]", "steps.sgt.token_mode=pitch_class",
+                          "dataset.labels.duplicates=off", "dataset.labels.columns=[style,meter]")
+    with caplog.at_level(logging.INFO, logger="musicexp"):
+        (rec,) = run(compose(args)).records
+    assert rec["meter_metadata_f1"] == 1.0 and rec["meter_metadata_family"] == "time_signatures"
+    assert rec["meter_metadata_f1_time_signatures"] == 1.0 and rec["meter_metadata_f1_tempo"] < 0.5
+    assert rec["style_metadata_f1_high"] < 0.8 and rec["style_f1_low"] > rec["style_metadata_f1"]
+    assert rec["meter_metadata_close"] and not rec["style_metadata_close"] and rec["metadata_close"]
+    assert rec["derived_tasks"] == {}  # meter was drawn independently of style
+    text = "\n".join(caplog.messages)
+    assert ("NOTE: meter: the metadata-only control reaches 1.000, within the interval of sgt_only: meter can be "
+            "predicted from edition metadata") in text
+    assert "time signatures alone give 1.000; dataset.neutralize=[time_signature] removes them" in text
+    assert "NOTE: style:" not in text
+    # neutralized, the time signatures are gone and the control falls to guessing on meter too
+    (rec,) = run(compose(args + ["dataset.neutralize=[time_signature]"])).records
+    assert not rec["meter_metadata_close"] and rec["meter_metadata_f1_low"] < 1 / 3
+
+
+def test_every_metadata_family_has_its_advice():
+    from musicexp.evaluation.console import REMEDY
+    from musicexp.features.metadata import FAMILIES
+
+    assert set(REMEDY) == set(FAMILIES)

@@ -5,6 +5,17 @@ from __future__ import annotations
 #: significance level of the comparisons the summary states
 ALPHA = 0.05
 
+#: per metadata family (musicexp.features.metadata.FAMILIES): how it is named, what takes it out
+REMEDY = {
+    "tempo": ("the tempo map alone gives", "dataset.neutralize=[tempo] removes it"),
+    "velocity": ("velocities alone give", "dataset.neutralize=[velocity] removes them"),
+    "tracks": ("the number of tracks alone gives", "no setting removes it: merge the tracks of the files"),
+    "time_signatures": ("time signatures alone give", "dataset.neutralize=[time_signature] removes them"),
+    "key_signatures": ("key signatures alone give", "dataset.neutralize=[key_signature] removes them"),
+    "programs": ("programs alone give", "steps.sgt.token_mode=pitch_class and steps.graph.omit=[program] keep "
+                                        "them out of the features"),
+}
+
 
 def fmt_ci(rec: dict, key: str = "score") -> str:
     """``rec[key]`` with its interval ``[<key>_low, <key>_high]`` when the record has one."""
@@ -54,18 +65,15 @@ def summary_lines(recs: list[dict]) -> list[str]:
         base += " (" + ", ".join(f"{k} {r0[pre(k) + 'baseline_f1']:.3f}" for k in tasks) + ")"
     lines.append(base)
     if "metadata_score" in r0:
-        lines.append(f"  metadata-only control (tempo, velocity, time and key signatures, programs; logistic regression, "
-                     f"same folds): {fmt_ci(r0, 'metadata_score')}")
+        per_task = ", ".join(f"{k} {fmt_ci(r0, pre(k) + 'metadata_f1')}" for k in tasks) if multi else ""
+        lines.append(f"  metadata-only control (tempo, velocity, tracks, time and key signatures, programs; logistic "
+                     f"regression, same folds): {fmt_ci(r0, 'metadata_score')}" + (f" ({per_task})" if per_task else ""))
         if "p_t_vs_control" in r0:
             above = [r["mode"] for r in recs if r["diff_to_control"] > 0 and r["p_t_vs_control_holm"] < ALPHA]
             lines.append(f"  modes above the control (corrected t, Holm-adjusted p < {ALPHA}): {', '.join(above) or 'none'}"
                          + "".join(f"; {r['mode']} {r['diff_to_control']:+.3f}, p {fmt_p(r['p_t_vs_control_holm'])}"
                                    for r in recs if r["mode"] not in above))
-        close = [r["mode"] for r in recs if r.get("metadata_close")]
-        if close:
-            lines.append(f"  NOTE: the metadata-only control reaches the interval of {', '.join(close)}: these labels can be "
-                         "predicted from edition metadata alone, so those scores need not come from the music "
-                         "(dataset.neutralize, steps.graph.omit leave it out; docs/evaluation.md)")
+        lines.extend(_metadata_notes(recs, tasks, pre))
     for b, a in (r0.get("derived_tasks") or {}).items():
         lines.append(f"  NOTE: {b} is a function of {a} on these pieces (each {a} class has one {b}): the score, their "
                      f"average, counts {a}'s distinctions twice; read the tasks' own columns, or steps.train.task={a}")
@@ -89,3 +97,23 @@ def summary_lines(recs: list[dict]) -> list[str]:
             lines.append(f"  power: with these folds the corrected t-test detects a difference to the best mode of "
                          f"{span} (MDD: minimum detectable difference, 80% power, alpha {ALPHA}); smaller ones go unseen")
     return lines
+
+
+def _metadata_notes(recs: list[dict], tasks: list[str], pre) -> list[str]:
+    """A NOTE per task whose labels the metadata-only control predicts as well as a mode: the
+    task, the control's score, the modes it reaches, and the family that carries it with the
+    setting that takes that family out."""
+    r0, out = recs[0], []
+    for k in tasks:
+        close = [r["mode"] for r in recs if r.get(f"{pre(k)}metadata_close")]
+        if not close:
+            continue
+        note = (f"  NOTE: {k}: the metadata-only control reaches {r0[pre(k) + 'metadata_f1']:.3f}, within the interval "
+                f"of {', '.join(close)}: {k} can be predicted from edition metadata, so those scores need not come "
+                "from the music")
+        fam = r0.get(f"{pre(k)}metadata_family")
+        if fam:
+            said, remedy = REMEDY.get(fam, (f"{fam} alone give", "see docs/evaluation.md"))
+            note += f"; {said} {r0[f'{pre(k)}metadata_f1_{fam}']:.3f}; {remedy}"
+        out.append(note)
+    return out

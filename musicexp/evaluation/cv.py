@@ -132,6 +132,7 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress
     fold_info = {m: [] for m in names}
     ctrl_proba = [{k: np.zeros((len(cv_pos), n_classes[k])) for k in tasks} for _ in range(params.repeats)]
     ctrl_scores = {k: [] for k in tasks}
+    ctrl_family = {}  # family -> per repeat: task -> probabilities of the control fitted on that family alone
     stored = []  # the chance control refits on the same matrices (repeat 0)
     bar = _bar(len(splits) + bool(pl["holdout"].any()) + params.permutations, progress)
     for f, (r, tr_out, te) in enumerate(splits):
@@ -147,6 +148,13 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress
             for k in tasks:
                 ctrl_proba[r][k][te] = cp[ctrl.name][k]
                 ctrl_scores[k].append(metrics.fold_scores(y[k][te], cp[ctrl.name][k].argmax(1)))
+            for fam, fp in _control_families(folds, ctrl, mats, cv_pos[tr], {k: y[k][tr] for k in tasks},
+                                             {k: y[k][va] for k in tasks}, n_classes, ctrl_params, seed,
+                                             verbose).items():
+                per_repeat = ctrl_family.setdefault(fam, [{k: np.zeros((len(cv_pos), n_classes[k])) for k in tasks}
+                                                          for _ in range(params.repeats)])
+                for k in tasks:
+                    per_repeat[r][k][te] = fp[k]
         for k in tasks:
             baseline[r][k][te] = np.bincount(y[k][tr_out], minlength=n_classes[k]).argmax()
         for m in names:
@@ -161,7 +169,8 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress
 
     study = Study(modes, tasks, classes, y, groups, [pieces_all[i] for i in cv_pos], splits, proba, scores,
                   baseline, fold_info, plan={**pl, "n_labelled": len(pl["cv"])},
-                  control={"proba": ctrl_proba, "fold_scores": ctrl_scores} if ctrl is not None else {})
+                  control={"proba": ctrl_proba, "fold_scores": ctrl_scores, "families": ctrl_family}
+                  if ctrl is not None else {})
     if len(ho_pos):
         bar.set_postfix_str("held-out part")
         study.holdout = _holdout(folds, modes, tasks, y_all, groups_all, cv_pos, ho_pos, n_classes, params, verbose)
@@ -171,6 +180,28 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress
         study.null = _chance(stored, modes, tasks, y, groups, n_classes, params, verbose, bar)
     bar.close()
     return study
+
+
+def _control_families(folds: Folds, ctrl: Mode, mats: dict, train_rows: np.ndarray, y_tr: dict, y_va: dict,
+                      n_classes: dict, params, seed: int, verbose: int) -> dict[str, dict]:
+    """The control refitted on each metadata family's columns alone (same rows, same model):
+    family -> task -> the test rows' probabilities. A family without columns in this fold (a
+    signature set that is empty after ``dataset.neutralize``) predicts the training majority."""
+    block = folds.blocks[ctrl.blocks[0]][1]
+    families = getattr(block, "families", None)
+    if families is None:
+        return {}
+    name = ctrl.models()[0]
+    out = {}
+    for fam, cols in families(train_rows).items():
+        if len(cols):
+            sub = {name: [X[:, cols] for X in mats[name]]}
+            out[fam] = fit_modes([ctrl], sub, y_tr, y_va, n_classes, params, seed, verbose)[0][ctrl.name]
+        else:
+            n_te = len(mats[name][2])
+            out[fam] = {k: np.tile(np.eye(n_classes[k])[np.bincount(y_tr[k], minlength=n_classes[k]).argmax()],
+                                   (n_te, 1)) for k in y_tr}
+    return out
 
 
 def _bar(total: int, progress: bool):

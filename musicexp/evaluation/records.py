@@ -141,18 +141,33 @@ def build(study, params) -> list[dict]:
 
 
 def _control_fields(recs: list[dict], study, tasks, n_classes, pre, seed: int, n_boot: int) -> None:
-    """The metadata-only control, scored like the modes, beside each record; ``metadata_close``:
-    the control is informative (its interval lies above ``guess_f1``, the macro-F1 of guessing
-    with the class frequencies, 1 / classes per task) and reaches the lower end of that mode's
-    interval."""
+    """The metadata-only control, scored like the modes, beside each record: overall and per task
+    with intervals, and per task the score of the control fitted on each metadata family alone
+    (``<task>_metadata_f1_<family>``) and the family that scores best (``<task>_metadata_family``).
+    ``<task>_metadata_close`` (per mode): on that task the control is informative (its interval
+    lies above 1 / classes, the macro-F1 of guessing with the class frequencies) and reaches the
+    lower end of the mode's interval; ``metadata_close``: so on any task."""
     preds = [{k: p[k].argmax(1) for k in tasks} for p in study.control["proba"]]
     iv = interval(study.y, preds, n_classes, tasks, study.groups, "f1", seed, n_boot)
-    per_task = {k: _metric({k: study.y[k]}, [{k: x[k]} for x in preds], n_classes, [k], "f1")(slice(None))
-                for k in tasks}
+    fams = {f: [{k: p[k].argmax(1) for k in tasks} for p in per_repeat]
+            for f, per_repeat in study.control.get("families", {}).items()}
+    shared: dict[str, Any] = {"metadata_score": iv.estimate, "metadata_score_low": iv.low, "metadata_score_high": iv.high}
+    informative = {}
+    for k in tasks:
+        one = interval({k: study.y[k]}, [{k: x[k]} for x in preds], n_classes, [k], study.groups, "f1", seed, n_boot)
+        shared[f"{pre(k)}metadata_f1"], shared[f"{pre(k)}metadata_f1_low"], shared[f"{pre(k)}metadata_f1_high"] = \
+            one.estimate, one.low, one.high
+        by_family = {f: _metric({k: study.y[k]}, [{k: x[k]} for x in fp], n_classes, [k], "f1")(slice(None))
+                     for f, fp in fams.items()}
+        shared.update({f"{pre(k)}metadata_f1_{f}": v for f, v in by_family.items()})
+        shared[f"{pre(k)}metadata_family"] = max(by_family, key=by_family.get) if by_family else None
+        informative[k] = one.low > 1 / n_classes[k]
     for rec in recs:
-        rec["metadata_score"], rec["metadata_score_low"], rec["metadata_score_high"] = iv.estimate, iv.low, iv.high
-        rec.update({f"{pre(k)}metadata_f1": v for k, v in per_task.items()})
-        rec["metadata_close"] = bool(iv.low > rec["guess_f1"] and iv.estimate >= rec["score_low"])
+        rec.update(shared)
+        for k in tasks:
+            rec[f"{pre(k)}metadata_close"] = bool(informative[k]
+                                                  and shared[f"{pre(k)}metadata_f1"] >= rec[f"{pre(k)}f1_low"])
+        rec["metadata_close"] = any(rec[f"{pre(k)}metadata_close"] for k in tasks)
 
 
 def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, n_boot: int) -> None:
