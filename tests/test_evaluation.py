@@ -93,7 +93,9 @@ def test_holdout_is_stratified_by_groups_and_leaves_each_class_its_folds():
     assert not (held & cv).any() and not set(lab["group"][held]) & set(lab["group"][cv])
     for c, n_groups in (("a", 12), ("b", 7), ("c", 5)):
         in_cv = len(set(lab["group"][cv & (lab["composer"] == c)]))
-        assert in_cv >= 5 and (in_cv < n_groups) == (n_groups > 5), c  # c (5 works) keeps all for its folds
+        in_held = len(set(lab["group"][held & (lab["composer"] == c)]))
+        # a and b keep n_splits works for their folds; c (exactly 5 works) gives one all the same
+        assert in_held >= 1 and in_cv == (4 if c == "c" else n_groups - in_held) and (in_cv >= 5 or c == "c"), c
     again = F.plan(lab, ["composer", "era"], train_params(holdout=0.25, n_splits=5))
     assert (again["holdout"] == held).all()  # a function of the labels and holdout_seed only
 
@@ -242,6 +244,50 @@ def test_the_held_out_part_is_never_in_a_cv_and_is_scored(compose, tmp_path):
         assert rec["n_holdout"] == len(preds["holdout_piece"]) > 0
         assert rec["holdout_score_low"] <= rec["holdout_score"] <= rec["holdout_score_high"]
     assert held[0] == held[1]  # the seed moves the folds, not the held-out part
+
+
+def test_the_held_out_part_represents_a_class_of_exactly_n_splits_works(compose, tmp_path, caplog):
+    """gamma keeps exactly n_splits = 3 works: it still gives one to the held-out part (the CV keeps
+    2), so that part is scored over every class, on the CV score's scale."""
+    data = make_dataset(tmp_path / "midi", per_class=12, groups=True)
+    rows = list(csv.DictReader(open(data / "labels.csv")))
+    keep = [r for r in rows if not (r["composer"] == "gamma" and r["group"] >= "gamma-3")]
+    for r in rows:
+        if r not in keep:
+            (data / r["file"]).unlink()
+    with open(data / "labels.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(keep)
+    with caplog.at_level(logging.INFO, logger="musicexp"):
+        r = run(compose(tiny_overrides(data, tmp_path, "dataset.labels.group_column=group", *LOGREG,
+                                       "steps.train.holdout=0.2", "dataset.labels.duplicates=off")))
+    (rec,) = r.records
+    preds = r.steps["train"].artifact["predictions"]
+    held = set(preds["holdout_piece"])
+    by_piece = {x["file"]: x for x in keep}
+    assert {by_piece[p]["composer"] for p in held} == {"alpha", "beta", "gamma"}
+    assert rec["holdout_absent"] == {"composer": [], "era": []}
+    assert rec["holdout_works"]["composer"] == {"alpha": 1, "beta": 1, "gamma": 1}
+    assert len({by_piece[p]["group"] for p in preds["piece"] if by_piece[p]["composer"] == "gamma"}) == 2
+    # the held-out macro-F1 over all three classes, recomputed from the stored probabilities
+    classes = np.array(sorted({x["composer"] for x in keep}))
+    y = np.searchsorted(classes, [by_piece[p]["composer"] for p in preds["holdout_piece"]])
+    pred = preds["holdout__sgt_only__composer__proba"].argmax(1)
+    assert rec["composer_holdout_f1"] == st.macro_f1(y, pred, 3)
+    assert "works per class: composer: alpha 1, beta 1, gamma 1" in "\n".join(caplog.messages)
+
+
+def test_holdout_mask_represents_every_class_it_can_and_the_rest_is_named():
+    from musicexp.evaluation.folds import holdout_mask
+
+    # a: 10 works, b: exactly n_splits = 5 works, c: 2 works (too few to give one and keep 2)
+    y = np.array(["a"] * 10 + ["b"] * 5 + ["c"] * 2)
+    groups = np.array([f"w{i}" for i in range(len(y))])
+    for seed in range(5):
+        held = holdout_mask({"k": y}, ["k"], groups, 0.2, seed, 5)
+        assert sorted(np.unique(y[held])) == ["a", "b"]
+        assert (y[held] == "a").sum() == 2 and (y[held] == "b").sum() == 1 and (y[~held] == "c").sum() == 2
 
 
 def test_balanced_class_weights_for_both_models():

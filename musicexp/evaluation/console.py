@@ -81,8 +81,13 @@ def summary_lines(recs: list[dict]) -> list[str]:
         lines.append("  chance control (labels shuffled among groups, same folds): " + ", ".join(
             f"{r['mode']} mean {r['chance_mean']:.3f}, p {fmt_p(r['chance_p'])} (n={r['chance_n']})" for r in recs))
     if "holdout_score" in r0:
-        lines.append(f"  held-out part ({r0['n_holdout']} pieces, no CV saw them): " + ", ".join(
-            f"{r['mode']} {fmt_ci(r, 'holdout_score')}" for r in recs))
+        works = "; ".join(f"{k}: " + ", ".join(f"{c} {n}" for c, n in r0["holdout_works"][k].items())
+                          for k in tasks) if "holdout_works" in r0 else ""
+        absent = [f"{c} ({k})" for k in tasks for c in r0.get("holdout_absent", {}).get(k, [])]
+        lines.append(f"  held-out part ({r0['n_holdout']} pieces, no CV saw them"
+                     + (f"; works per class: {works}" if works else "") + "): " + ", ".join(
+                         f"{r['mode']} {fmt_ci(r, 'holdout_score')}" for r in recs)
+                     + (f"; macro-F1 over the classes it holds: it lacks {', '.join(absent)}" if absent else ""))
     lines.append(f"  score (returned to a sweeper): {r0['mode']} {r0['score']:.3f}, the first mode of steps.train.modes")
     others = [r for r in recs if r["mode"] != r["best_mode"]]
     sig = [r["mode"] for r in others if r.get("significant_vs_best")]

@@ -10,7 +10,9 @@ step's pre-flight runs it on the discovered labels before any step computes.
   Rarer classes are dropped with a warning naming each class with its groups and pieces.
 * **Held-out part** (``holdout`` > 0): a stratified share of each class's groups, chosen with
   its own seed (``holdout_seed``, not the run's: every job of a sweep keeps the same part), kept
-  out of every CV; the train step scores each mode on it once, fitted on all CV pieces.
+  out of every CV; the train step scores each mode on it once, fitted on all CV pieces. Every
+  class with 3 groups or more is represented in it (:func:`holdout_mask`); it is scored over
+  the classes it holds, and the record names any it lacks.
 * **Repeats**: repeat ``r`` uses the fold seed ``seed + r * REPEAT_STRIDE`` (repeat 0: ``seed``,
   the folds of a run without repeats).
 * **Inner split** (early stopping, late-fusion weights): by groups, stratified per class, so
@@ -95,13 +97,16 @@ def pick_stratum(strata: list[tuple[str, np.ndarray]], n_splits: int) -> tuple[s
 
 
 def split_groups(labels: list[np.ndarray], groups: np.ndarray, share: float, rng: np.random.Generator,
-                 keep_in_first: int = 1) -> np.ndarray:
+                 keep_in_first: int = 1, represent: bool = False) -> np.ndarray:
     """A stratified split of groups: the mask of pieces put in the second part.
 
     For each class of each task (fewest groups first), about ``share`` of its groups (at least
     one) go to the second part, as long as the first part keeps ``keep_in_first`` groups of
     every class (all of them for a class with fewer); groups are drawn at random (``rng``); a
-    group holding several classes counts for each.
+    group holding several classes counts for each. With ``represent``, a class of 3 groups or
+    more gives at least one group to the second part even when that leaves the first part one
+    group short of ``keep_in_first`` (but never fewer than 2): the second part then has every
+    such class.
     """
     gid = np.unique(groups, return_inverse=True)[1]
     members: list[set] = [set() for _ in range(int(gid.max()) + 1)]
@@ -112,7 +117,7 @@ def split_groups(labels: list[np.ndarray], groups: np.ndarray, share: float, rng
     for g, ms in enumerate(members):
         for tc in ms:
             classes.setdefault(tc, []).append(g)
-    floor = {tc: min(keep_in_first, len(gs)) for tc, gs in classes.items()}
+    floor = {tc: min(keep_in_first, len(gs) - (represent and len(gs) >= 3)) for tc, gs in classes.items()}
     left = {tc: len(gs) for tc, gs in classes.items()}  # groups of the class still in the first part
     chosen = np.zeros(len(members), dtype=bool)
     for tc, gs in sorted(classes.items(), key=lambda kv: (len(kv[1]), kv[0][0], str(kv[0][1]))):
@@ -132,11 +137,15 @@ def split_groups(labels: list[np.ndarray], groups: np.ndarray, share: float, rng
 
 def holdout_mask(lab: dict, tasks: list[str], groups: np.ndarray | None, share: float, seed: int,
                  n_splits: int) -> np.ndarray:
-    """Pieces of the held-out part (each class keeps ``n_splits`` groups for the CV)."""
+    """Pieces of the held-out part: about ``share`` of each class's groups, each class keeping
+    ``n_splits`` groups for the CV, except that every class of 3 groups or more gives the held-out
+    part at least one (the CV then keeps n_splits - 1 of a class with exactly n_splits: one test
+    fold lacks it). A held-out part without some class would score it 0 on the CV's class set."""
     if share <= 0:
         return np.zeros(len(lab[tasks[0]]), dtype=bool)
     g = groups if groups is not None else np.arange(len(lab[tasks[0]])).astype(str)
-    return split_groups([lab[k] for k in tasks], g, share, np.random.default_rng(seed), keep_in_first=n_splits)
+    return split_groups([lab[k] for k in tasks], g, share, np.random.default_rng(seed), keep_in_first=n_splits,
+                        represent=True)
 
 
 def plan(lab: dict, columns: list[str], t) -> dict:

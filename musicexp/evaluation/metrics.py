@@ -19,9 +19,9 @@ def fold_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {"acc": float(np.mean(y_true == y_pred)), "f1": macro_f1_present(y_true, y_pred)}
 
 
-def pooled_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """Accuracy and macro-F1 over the classes 0 .. n_classes-1 of pooled predictions."""
-    return {"acc": float(np.mean(y_true == y_pred)), "f1": macro_f1(y_true, y_pred, n_classes)}
+def pooled_scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, labels=None) -> dict:
+    """Accuracy and macro-F1 over the classes 0 .. n_classes-1 (or ``labels``) of pooled predictions."""
+    return {"acc": float(np.mean(y_true == y_pred)), "f1": macro_f1(y_true, y_pred, n_classes, labels)}
 
 
 def summarise(per_fold: list[dict]) -> dict:

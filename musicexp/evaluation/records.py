@@ -31,25 +31,31 @@ def headline(y: dict, pooled: list[dict], n_classes: dict, tasks: list[str], row
                           for p in pooled for k in tasks]))
 
 
-def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what: str):
-    """rows -> mean over tasks and repeats of pooled ``what`` (acc or f1) of label predictions."""
+def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what: str, labels: dict | None = None):
+    """rows -> mean over tasks and repeats of pooled ``what`` (acc or f1) of label predictions
+    (``labels``: per task, the classes the macro-F1 averages over; default all)."""
+    lab = labels or {}
+
     def f(rows, _rows=None):
-        return float(np.mean([metrics.pooled_scores(y[k][rows], p[k][rows], n_classes[k])[what]
+        return float(np.mean([metrics.pooled_scores(y[k][rows], p[k][rows], n_classes[k], lab.get(k))[what]
                               for p in preds for k in tasks]))
     return f
 
 
 def replicates(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
-               n_boot: int) -> tuple[float, np.ndarray]:
+               n_boot: int, labels: dict | None = None) -> tuple[float, np.ndarray]:
     """The mean over tasks and repeats of pooled ``what`` and its group bootstrap replicates, every
     replicate at once (the same draws and values as ``st.group_bootstrap_interval`` with
     ``_metric``, replicate by replicate). The draws depend only on the pieces, groups, ``seed``
-    and ``n_boot``: two modes' replicates are paired (the same works in each replicate)."""
+    and ``n_boot``: two modes' replicates are paired (the same works in each replicate).
+    ``labels``: per task, the classes the macro-F1 averages over (default: all)."""
     n = len(next(iter(y.values())))
+    lab = labels or {}
+
     counts = st.bootstrap_counts(n, groups, n_boot, seed)
-    reps = np.mean([st.pooled_scores_weighted(y[k], p[k], n_classes[k], counts)[what] for p in preds for k in tasks],
-                   axis=0)
-    return _metric(y, preds, n_classes, tasks, what)(np.arange(n)), reps
+    reps = np.mean([st.pooled_scores_weighted(y[k], p[k], n_classes[k], counts, lab.get(k))[what]
+                    for p in preds for k in tasks], axis=0)
+    return _metric(y, preds, n_classes, tasks, what, labels)(np.arange(n)), reps
 
 
 def _method(groups) -> str:
@@ -57,9 +63,9 @@ def _method(groups) -> str:
 
 
 def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
-             n_boot: int) -> st.Interval:
+             n_boot: int, labels: dict | None = None) -> st.Interval:
     """The 95% group bootstrap interval of :func:`replicates`."""
-    return st.percentile_interval(*replicates(y, preds, n_classes, tasks, groups, what, seed, n_boot), 0.95,
+    return st.percentile_interval(*replicates(y, preds, n_classes, tasks, groups, what, seed, n_boot, labels), 0.95,
                                   _method(groups))
 
 
@@ -171,14 +177,23 @@ def _control_fields(recs: list[dict], study, tasks, n_classes, pre, seed: int, n
 
 
 def _holdout_fields(rec: dict, study, m: str, tasks, n_classes, pre, seed: int, n_boot: int) -> None:
+    """The held-out part's scores, its macro-F1 over the classes it holds (a class it lacks would
+    count 0 on the CV's class set: a ceiling below 1 that says nothing of the model); the
+    classes it lacks are named (``holdout_absent``), its works per class counted."""
     ho = study.holdout
     pred = [{k: ho["proba"][m][k].argmax(1) for k in tasks}]
+    present = {k: np.unique(ho["y"][k]) for k in tasks}
     for k in tasks:
-        scores = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k])
+        scores = metrics.pooled_scores(ho["y"][k], pred[0][k], n_classes[k], present[k])
         rec[f"{pre(k)}holdout_f1"], rec[f"{pre(k)}holdout_acc"] = scores["f1"], scores["acc"]
-    iv = interval(ho["y"], pred, n_classes, tasks, ho["groups"], "f1", seed, n_boot)
+    iv = interval(ho["y"], pred, n_classes, tasks, ho["groups"], "f1", seed, n_boot, present)
     rec["holdout_score"], rec["holdout_score_low"], rec["holdout_score_high"] = iv.estimate, iv.low, iv.high
     rec["n_holdout"] = len(ho["pieces"])
+    works = ho["groups"] if ho["groups"] is not None else np.arange(len(ho["pieces"]))
+    rec["holdout_works"] = {k: {str(study.classes[k][c]): int(len(np.unique(works[ho["y"][k] == c])))
+                                for c in range(n_classes[k])} for k in tasks}
+    rec["holdout_absent"] = {k: [str(study.classes[k][c]) for c in range(n_classes[k]) if c not in present[k]]
+                             for k in tasks}
 
 
 def _compare(recs: list[dict], study, preds: dict, tasks, pre, n_train: float, n_test: float) -> None:

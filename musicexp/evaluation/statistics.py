@@ -625,8 +625,9 @@ def macro_f1_present(y_true, y_pred) -> float:
     return float(np.mean(_f1_per_class(yt, yp, np.unique(yt))))
 
 
-def macro_f1(y_true, y_pred, n_classes: int) -> float:
-    """Macro-F1 in [0, 1] over the fixed class set 0 .. n_classes-1 (pooled predictions).
+def macro_f1(y_true, y_pred, n_classes: int, labels=None) -> float:
+    """Macro-F1 in [0, 1] over the fixed class set 0 .. n_classes-1 (pooled predictions), or
+    over the classes ``labels`` (a subset of them) only.
 
     ``y_true``, ``y_pred``: class indices in [0, n_classes), n >= 1. Equivalent to
     ``sklearn.metrics.f1_score(y_true, y_pred, labels=np.arange(n_classes), average="macro",
@@ -641,14 +642,15 @@ def macro_f1(y_true, y_pred, n_classes: int) -> float:
         ok = arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and np.all(arr == np.round(arr)))
         if not ok or arr.min() < 0 or arr.max() >= n_classes:
             raise ValueError(f"{name} must hold integer class indices in [0, {n_classes}), got {arr[:5]!r}...")
-    labels = np.arange(n_classes)
+    labels = np.arange(n_classes) if labels is None else np.asarray(labels, dtype=np.int64)
     return float(np.mean(_f1_per_class(yt.astype(np.int64), yp.astype(np.int64), labels)))
 
 
-def pooled_scores_weighted(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, counts: np.ndarray) -> dict:
-    """Accuracy and :func:`macro_f1` over 0 .. n_classes-1 for every row of ``counts`` (piece
-    multiplicities, e.g. :func:`bootstrap_counts`): arrays of len(counts). Row r equals the
-    unweighted metric of the pieces repeated counts[r] times."""
+def pooled_scores_weighted(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, counts: np.ndarray,
+                           labels=None) -> dict:
+    """Accuracy and :func:`macro_f1` over 0 .. n_classes-1 (or over the classes ``labels`` only)
+    for every row of ``counts`` (piece multiplicities, e.g. :func:`bootstrap_counts`): arrays of
+    len(counts). Row r equals the unweighted metric of the pieces repeated counts[r] times."""
     yt, yp = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
     eye = np.eye(n_classes)
     n_true, n_pred = counts @ eye[yt], counts @ eye[yp]
@@ -656,4 +658,4 @@ def pooled_scores_weighted(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
     tp = counts @ (eye[yt] * hit[:, None])
     denom = n_true + n_pred
     f1 = np.divide(2.0 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return {"acc": (counts @ hit) / counts.sum(axis=1), "f1": f1.mean(axis=1)}
+    return {"acc": (counts @ hit) / counts.sum(axis=1), "f1": (f1 if labels is None else f1[:, labels]).mean(axis=1)}
