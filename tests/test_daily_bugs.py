@@ -86,3 +86,48 @@ def test_gc_says_why_it_removes_nothing_right_after_runs(compose, tmp_path, tiny
     out = capsys.readouterr().out
     assert out.count("would remove  tiny/") == 2 and "grace period" not in out
     assert out.strip().splitlines()[-1].startswith("would remove 2 folder(s)")
+
+
+def test_a_pattern_without_source_regex_is_named_not_a_missing_csv(compose, tmp_path, caplog):
+    import logging
+
+    data = make_dataset(tmp_path / "midi")
+    (data / "labels.csv").unlink()
+    over = tiny_overrides(data, tmp_path, "dataset.labels.pattern='^(?P<composer>[a-z]+)_'",
+                          "dataset.labels.columns=[composer]")
+    with pytest.raises(LabelError, match=r"dataset.labels.pattern '\^\(\?P<composer>\[a-z\]\+\)_' is given but "
+                                         r"read only with dataset.labels.source=regex"):
+        run(compose(over))
+    make_dataset(tmp_path / "midi")  # with a CSV the pattern is ignored, and the log says so
+    with caplog.at_level(logging.WARNING, logger="musicexp"):
+        run(compose(over))
+    assert "dataset.labels.pattern '^(?P<composer>[a-z]+)_' is ignored" in caplog.text
+
+
+def test_singular_and_plural_in_the_messages():
+    from musicexp.evaluation.folds import plural
+
+    assert [plural(1, "groups"), plural(2, "groups"), plural(1, "pieces"), plural(0, "pieces"),
+            plural(1, "classes"), plural(3, "classes")] == ["1 group", "2 groups", "1 piece", "0 pieces", "1 class",
+                                                            "3 classes"]
+
+
+def test_an_id_like_column_is_blamed_before_a_real_task_with_rare_classes(compose, tmp_path):
+    """region (2 classes) would score; meter has one rare class (2 pieces) besides two good ones; id has
+    a class per piece. The error blames id, and suggests every task that would score."""
+    from musicexp.evaluation.folds import TrainError
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "midi"
+    meters = ["jig"] * 8 + ["reel"] * 6 + ["waltz"] * 2
+    for region in ("north", "south"):
+        for i, meter in enumerate(meters):
+            write_midi(root / f"{region}_{meter}_{i + 100 * (region == 'south'):03d}.mid",
+                       style_notes("alpha" if region == "north" else "beta", rng))
+    over = tiny_overrides(root, tmp_path, "dataset.labels.source=regex", "dataset.labels.columns=[]",
+                          "dataset.labels.pattern='^(?P<region>[a-z]+)_(?P<meter>[a-z]+)_(?P<id>[0-9]+)'")
+    with pytest.raises(TrainError) as exc:
+        run(compose(over))
+    msg = str(exc.value)
+    assert msg.startswith("task 'id' has 32 of 32 classes with fewer than 3 pieces (e.g. '000': 1 piece, ")
+    assert "looks like an identifier" in msg and "dataset.labels.columns=[region,meter]" in msg

@@ -24,10 +24,14 @@ without labels and label rows without a MIDI file are problems (listed, never dr
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from pathlib import PurePosixPath
 
 from musicexp.errors import UserError
+
+
+log = logging.getLogger("musicexp")
 
 
 class LabelError(UserError):
@@ -37,6 +41,11 @@ class LabelError(UserError):
 def _from_csv(ds, lab) -> tuple[dict[str, dict[str, str]], list[str]]:
     path = ds.labels_csv()
     if not path.is_file():
+        if lab.pattern:
+            raise LabelError(
+                f"labels file {path} not found (dataset.labels.source=csv, the default). dataset.labels.pattern "
+                f"'{lab.pattern}' is given but read only with dataset.labels.source=regex: add that setting to "
+                "take the labels from the file names.")
         raise LabelError(
             f"labels file {path} not found (dataset.labels.csv). Put a CSV with a "
             f"'{lab.file_column}' column there, or use dataset.labels.source=folder|regex."
@@ -149,6 +158,9 @@ def collect(ds, lab, pieces: list[str], bad=()) -> dict:
     Raises LabelError for problems that stop every run (missing CSV, unknown columns...).
     """
     source = lab.source.value
+    if lab.pattern and source != "regex":
+        log.warning("dataset.labels.pattern '%s' is ignored: the labels come from dataset.labels.source=%s "
+                    "(a pattern is read only with source=regex)", lab.pattern, source)
     if source == "csv":
         rows, header = _from_csv(ds, lab)
     elif source == "folder":

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from musicexp.evaluation import metrics
-from musicexp.evaluation.folds import inner_split, outer_folds, plan, strata_for
+from musicexp.evaluation.folds import inner_split, outer_folds, plan, plural
 from musicexp.engine.registry import Params
 from musicexp.evaluation.modes import Mode, combine, control, late_weights, parse
 from musicexp.evaluation.prep import for_block
@@ -106,8 +106,9 @@ def cross_validate(inputs: Mapping[str, Any], params, verbose: int = 0, progress
         log.warning(
             "steps.train.min_class_count=%d: dropped classes with fewer %s (%s); %d of %d pieces kept",
             pl["min_count"], pl["unit"],
-            "; ".join(f"{k}: " + ", ".join(f"{c} ({d['groups']} groups, {d['pieces']} pieces)" if pl["unit"] == "groups"
-                                           else f"{c} ({d['pieces']} pieces)" for c, d in dd.items())
+            "; ".join(f"{k}: " + ", ".join(f"{c} ({plural(d['groups'], 'groups')}, {plural(d['pieces'], 'pieces')})"
+                                           if pl["unit"] == "groups" else f"{c} ({plural(d['pieces'], 'pieces')})"
+                                           for c, d in dd.items())
                       for k, dd in dropped.items() if dd),
             int((pl["cv"] | pl["holdout"]).sum()), len(pl["cv"]))
     use = pl["cv"] | pl["holdout"]

@@ -175,7 +175,7 @@ def plan(lab: dict, columns: list[str], t) -> dict:
             raise TrainError(
                 f"{key}={need}: classes with fewer {unit} are dropped (steps.train.min_class_count="
                 f"{'null = n_splits' if t.min_class_count is None else need}), which leaves {len(left)} class(es) of {k!r} "
-                f"(class sizes: {', '.join(f'{c}: {g} {unit}' for c, (g, _) in sup)}); "
+                f"(class sizes: {', '.join(f'{c}: {plural(g, unit)}' for c, (g, _) in sup)}); "
                 + (f"allowed: at most {bound} (two classes must keep that many {unit}; lower steps.train.n_splits "
                    f"or steps.train.min_class_count)." if bound >= 2 else
                    f"{k!r} needs at least two classes with 2 {unit} or more.")
@@ -190,23 +190,40 @@ def plan(lab: dict, columns: list[str], t) -> dict:
             "strat_name": strat_name, "strat_y": strat_y, "groups": groups}
 
 
+def plural(n: int, word: str) -> str:
+    """``1 group``, ``2 groups``; ``word`` is the plural (groups, pieces, works, classes)."""
+    singular = {"pieces": "piece", "classes": "class"}.get(word, word[:-1] if word.endswith("s") else word)
+    return f"{n} {singular if n == 1 else word}"
+
+
 def _blame_other_task(k: str, tasks: list[str], lab: dict, groups, need: int, unit: str) -> None:
     """Task ``k`` lost its classes although they have the support: another task's rare classes
-    took its pieces (every piece needs a label per task). Name that task; raise TrainError."""
-    own = [c for c, (g, _) in support(lab[k], groups).items() if g >= need]
-    if len(own) < 2:
+    took its pieces (every piece needs a label per task). Blame the task with the largest share
+    of rare classes (an id-like column, a class per piece, before a real task with a few rare
+    classes); suggest the columns of every task that would score; raise TrainError."""
+    def scoring(t: str) -> int:
+        return sum(g >= need for g, _ in support(lab[t], groups).values())
+
+    if scoring(k) < 2:
         return  # k's own classes are too small: the caller's message says so
-    for other in tasks:
-        sup = support(lab[other], groups)
-        rare = [c for c, (g, _) in sup.items() if g < need]
-        if other != k and rare:
-            example = ", ".join(f"{c!r}: {sup[c][0]} {unit}" for c in rare[:3])
-            raise TrainError(
-                f"task {other!r} has {len(rare)} of {len(sup)} classes with fewer than {need} {unit} (e.g. {example}); "
-                f"dropping them leaves no piece for task {k!r}, which alone would keep {len(own)} classes. Is "
-                f"{other!r} a label? With dataset.labels.columns empty every column (and every named group of a "
-                f"labels regex) is a task: name the label columns, e.g. dataset.labels.columns=[{k}], or score one "
-                f"task with steps.train.task={k}.")
+    rare = {o: [c for c, (g, _) in support(lab[o], groups).items() if g < need] for o in tasks if o != k}
+    rare = {o: r for o, r in rare.items() if r}
+    if not rare:
+        return
+    n_classes = {o: len(np.unique(lab[o])) for o in rare}
+    culprit = max(rare, key=lambda o: (len(rare[o]) / n_classes[o], n_classes[o]))
+    sup = support(lab[culprit], groups)
+    keep = [t for t in tasks if t != culprit and scoring(t) >= 2]
+    example = ", ".join(f"{c!r}: {plural(sup[c][0], unit)}" for c in rare[culprit][:3])
+    n = len(lab[culprit])
+    idlike = (f" With {n_classes[culprit]} classes for {n} pieces it looks like an identifier, not a label."
+              if n_classes[culprit] * 2 > n else "")
+    raise TrainError(
+        f"task {culprit!r} has {len(rare[culprit])} of {plural(len(sup), 'classes')} with fewer than "
+        f"{plural(need, unit)} (e.g. {example}); dropping them leaves no piece for task {k!r}, which alone would "
+        f"keep {plural(scoring(k), 'classes')}.{idlike} Is {culprit!r} a label? With dataset.labels.columns empty "
+        f"every column (and every named group of a labels regex) is a task: name the label columns, e.g. "
+        f"dataset.labels.columns=[{','.join(keep)}], or score one task with steps.train.task={k}.")
 
 
 def outer_folds(y: np.ndarray, groups, n_splits: int, seed: int, repeats: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
