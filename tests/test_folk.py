@@ -181,3 +181,20 @@ def test_folk300_builds_completely_as_written(tmp_path):
     out = corpus.build_dataset("folk300", tmp_path / "Folk_300", n_jobs=2, progress=False)
     record = json.loads((out / "dataset.json").read_text())
     assert len(record["files"]) == 300
+
+
+def test_parsing_without_beams_gives_the_same_midi_bytes():
+    """The build parses book tunes without music21's beaming (a third of the time): same bytes."""
+    import music21
+    from music21.midi import translate
+
+    row = BY_ID["oneills1850__1031-1115__1046"]
+    original = music21.stream.Stream.makeBeams
+    with convert._without_beams():
+        fast = music21.corpus.parse(row["source"], number=1046, forceSource=True)
+    slow = music21.corpus.parse(row["source"], number=1046, forceSource=True)
+    assert music21.stream.Stream.makeBeams is original  # restored
+    for score in (fast, slow):
+        convert._strip_repeats(score)
+        convert._set_program(score, 0)
+    assert translate.streamToMidiFile(fast).writestr() == translate.streamToMidiFile(slow).writestr()

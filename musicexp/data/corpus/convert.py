@@ -7,6 +7,7 @@ checksums, resuming) is :mod:`musicexp.data.corpus.build`'s business.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -100,7 +101,8 @@ def _midi_bytes(source: str, program: int | None, number: int | None = None) -> 
     if number is None:
         score = music21.corpus.parse(source, forceSource=True)  # no hidden pickle cache
     else:
-        score = music21.corpus.parse(source, number=number, forceSource=True)
+        with _without_beams():
+            score = music21.corpus.parse(source, number=number, forceSource=True)
         _check_tune(score, number)
     cures = []
     if isinstance(score, music21.stream.Opus):
@@ -123,6 +125,21 @@ def _midi_bytes(source: str, program: int | None, number: int | None = None) -> 
         except Exception as second:
             raise RuntimeError(f"{type(first).__name__}: {first}; after stripping repeats: "
                                f"{type(second).__name__}: {second}") from second
+
+
+@contextlib.contextmanager
+def _without_beams():
+    """Parse without beaming: music21's ABC reader beams every measure, a third of a short
+    tune's conversion time, and beams are notation, not sound (the MIDI bytes are identical;
+    tests/test_folk.py checks it). Restored on exit; a worker parses one score at a time."""
+    from music21 import stream
+
+    original = stream.Stream.makeBeams
+    stream.Stream.makeBeams = lambda self, *args, **kwargs: None
+    try:
+        yield
+    finally:
+        stream.Stream.makeBeams = original
 
 
 def _check_tune(score, number: int) -> None:
