@@ -37,6 +37,7 @@ DATASET_JSON = "dataset.json"
 BUILD_JSON = ".build.json"
 LABELS_CSV = "labels.csv"
 FORMAT = 1
+_SHOW_SETS = 30  # near-duplicate sets listed in the build's log (folk has over 200)
 _MISSING = object()
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,12 @@ def _report_duplicates(out: Path, rows: list[dict]) -> None:
     notes["offsets"] = np.concatenate([[0], np.cumsum(counts)])
     sets = near_duplicates(notes, [r["id"] for r in rows])
     if sets:
+        shown = sets[:_SHOW_SETS]
+        more = (f"\n  ... and {len(sets) - len(shown)} more (the `labels` artifact of a run lists them all)"
+                if len(sets) > len(shown) else "")
         log.warning("%s: %d set(s) of near-duplicate pieces (same melody), %d pieces; each set is kept in one group "
-                    "of the CV folds:\n  %s", out, len(sets), sum(map(len, sets)),
-                    "\n  ".join(", ".join(s) for s in sets))
+                    "of the CV folds:\n  %s%s", out, len(sets), sum(map(len, sets)),
+                    "\n  ".join(", ".join(s) for s in shown), more)
 
 
 # --------------------------------------------------------------------------- bookkeeping
