@@ -110,8 +110,9 @@ def build_dataset(manifest: str | Path, out_dir: str | Path, *, program: int | N
                   n_jobs: int = 2, progress: bool = True) -> Path:
     """Make `out_dir` hold one MIDI file per manifest row, plus labels.csv; return out_dir.
 
-    `manifest` is a packaged name ('default', 'subset100', 'folk', 'folk300') or a CSV path. `program` is the
-    MIDI program written for every part (None keeps music21's, which leak the label).
+    `manifest` is a packaged name ('default', 'subset100', 'folk', 'folk300') or a CSV path.
+    `program` is the MIDI program written for every part (None keeps music21's, which leak
+    the label).
     Returns at once when already built; otherwise converts only what is missing.
     """
     manifest_file = resolve_manifest(manifest)
