@@ -59,7 +59,7 @@ NAMES = {"folk": "folk.csv", "folk300": "folk300.csv"}
 #: words that name a tune type at the end of a title ("Trumpet Hornpipe"), longest first
 _TYPE_WORDS = ("highland fling", "double jig", "single jig", "slip jig", "set dance", "slipjig", "hornpipe",
                "strathspey", "fling", "reel", "jig", "clog", "air", "march", "waltz", "slide", "polka")
-#: spellings unified in titles (British -> American, as Ryan's edition mostly spells)
+#: spellings unified in titles (British -> American, as Ryan's edition mostly spells, and variants)
 _SPELLINGS = {"humours": "humors", "humour": "humor", "favourite": "favorite", "favourites": "favorites",
               "colours": "colors", "colour": "color", "harbour": "harbor", "honour": "honor",
               "honours": "honors", "neighbours": "neighbors", "neighbour": "neighbor", "labour": "labor",
@@ -84,9 +84,10 @@ def scan_abc(text: str) -> list[dict]:
     for line in text.splitlines():
         m = _FIELD.match(line.strip())
         if m and m.group(1) == "X":
-            tune = {"number": int(re.match(r"\s*(\d+)", m.group(2)).group(1)), "title": "", "rhythm": "",
-                    "header": True}
-            tunes.append(tune)
+            number = re.match(r"\s*(\d+)", m.group(2))
+            tune = {"number": int(number.group(1)), "title": "", "rhythm": "", "header": True} if number else None
+            if tune is not None:  # an entry without a number cannot be picked out of its file: left out
+                tunes.append(tune)
         elif tune is not None and m and tune["header"]:
             key, value = m.group(1), m.group(2).strip()
             if key == "T" and not tune["title"]:
