@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-small test test-slow test-all bench clean results-table
+.PHONY: help setup run run-small run-folk run-folk-small test test-slow test-all bench clean results-table
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,12 @@ run: setup ## install, then run the default pipeline on the embedded dataset `da
 
 run-small: setup ## the same on the 100-piece subset `data_100`
 	$(VENV)/bin/musicexp dataset=data_100 $(ARGS)
+
+run-folk: setup ## the default pipeline on the `folk` benchmark (tune types of 1,788 folk tunes)
+	$(VENV)/bin/musicexp dataset=folk $(ARGS)
+
+run-folk-small: setup ## the same on its 300-tune subset `folk_300`
+	$(VENV)/bin/musicexp dataset=folk_300 $(ARGS)
 
 test: setup ## the quick test suite (no slow end-to-end runs)
 	$(PY) -m pytest -m "not slow" -q

@@ -69,7 +69,7 @@ class LabelsConf:
 class DatasetConf:
     id: str = param(MISSING, doc="names the folder artifacts/<id>/ (letters, digits, _ . + -)")
     data_root: str = param(MISSING, doc="the MIDI folder (relative: to where you run musicexp)")
-    build: Optional[str] = param(None, doc="manifest built on first use: 'default', 'subset100' or a CSV path")
+    build: Optional[str] = param(None, doc="manifest built on first use: 'default', 'subset100', 'folk', 'folk300' or a CSV path")
     program: Optional[int] = param(None, check=within(0, 127, "both"), doc="MIDI program written for every part when building")
     extensions: List[str] = param(factory=lambda: [".mid", ".midi"], check=nonempty, doc="file extensions read")
     on_error: OnError = param(OnError["skip"], hash=UNHASHED,

@@ -25,15 +25,19 @@ from pathlib import Path
 from musicexp.data.corpus.convert import ConversionError, convert_row, source_size
 from musicexp.engine.fsutil import atomic_write, atomic_write_json, file_sha256, remove_stale_temps
 
-__all__ = ["ConversionError", "build_dataset", "is_built", "manifest_path", "read_manifest", "resolve_manifest"]
+__all__ = ["ConversionError", "build_dataset", "is_built", "label_columns", "manifest_path", "read_manifest",
+           "resolve_manifest"]
 
 MANIFEST_DIR = Path(__file__).parents[1] / "manifests"
-LABEL_COLUMNS = ("composer", "composer_detail", "era", "collection", "group")
-MANIFEST_COLUMNS = ("id", "source") + LABEL_COLUMNS
+#: columns every manifest has; ``number`` (optional) is the tune's ``X:`` number in an ABC book.
+#: Every other column is a label column, copied to labels.csv in the manifest's order.
+REQUIRED_COLUMNS = ("id", "source")
+NUMBER_COLUMN = "number"
 DATASET_JSON = "dataset.json"
 BUILD_JSON = ".build.json"
 LABELS_CSV = "labels.csv"
 FORMAT = 1
+_SHOW_SETS = 30  # near-duplicate sets listed in the build's log (folk has over 200)
 _MISSING = object()
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- public API
 
 def manifest_path(name: str) -> Path:
-    """Path of a packaged manifest ('default', 'subset100')."""
+    """Path of a packaged manifest ('default', 'subset100', 'folk', 'folk300')."""
     path = MANIFEST_DIR / f"{name}.csv"
     if not path.is_file():
         known = sorted(p.stem for p in MANIFEST_DIR.glob("*.csv"))
@@ -50,16 +54,22 @@ def manifest_path(name: str) -> Path:
 
 
 def read_manifest(manifest: str | Path) -> list[dict[str, str]]:
-    """Rows of a manifest (name or CSV path), checked so that every id is a safe file stem."""
+    """Rows of a manifest (name or CSV path), checked so that every id is a safe file stem.
+
+    Each row holds every column of the manifest, in its order: ``id``, ``source``, an optional
+    ``number`` (the tune's ``X:`` number when ``source`` is an ABC book of several tunes; empty
+    = the whole file) and the label columns (every other column: :func:`label_columns`).
+    """
     import csv
 
     path = resolve_manifest(manifest)
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        columns = list(reader.fieldnames or [])
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing:
             raise ValueError(f"manifest {path} lacks columns {missing}")
-        rows = [{c: row[c] for c in MANIFEST_COLUMNS} for row in reader]
+        rows = [{c: row[c] for c in columns} for row in reader]
     seen: set[str] = set()
     for row in rows:
         rid = row["id"]
@@ -67,8 +77,17 @@ def read_manifest(manifest: str | Path) -> list[dict[str, str]]:
             raise ValueError(f"manifest {path}: id {rid!r} cannot be a file name")
         if rid in seen:
             raise ValueError(f"manifest {path}: duplicate id {rid!r}")
+        number = row.get(NUMBER_COLUMN) or ""
+        if number and not number.isdigit():
+            raise ValueError(f"manifest {path}: id {rid!r} has number {number!r}, not a tune number")
         seen.add(rid)
     return rows
+
+
+def label_columns(rows: list[dict]) -> tuple[str, ...]:
+    """The label columns of manifest rows: every column but id, source and number."""
+    skip = set(REQUIRED_COLUMNS) | {NUMBER_COLUMN}
+    return tuple(c for c in (rows[0] if rows else {}) if c not in skip)
 
 
 def is_built(out_dir: str | Path, manifest: str | Path, program: int | None) -> bool:
@@ -91,8 +110,9 @@ def build_dataset(manifest: str | Path, out_dir: str | Path, *, program: int | N
                   n_jobs: int = 2, progress: bool = True) -> Path:
     """Make `out_dir` hold one MIDI file per manifest row, plus labels.csv; return out_dir.
 
-    `manifest` is a packaged name ('default', 'subset100') or a CSV path. `program` is the
-    MIDI program written for every part (None keeps music21's, which leak the label).
+    `manifest` is a packaged name ('default', 'subset100', 'folk', 'folk300') or a CSV path.
+    `program` is the MIDI program written for every part (None keeps music21's, which leak
+    the label).
     Returns at once when already built; otherwise converts only what is missing.
     """
     manifest_file = resolve_manifest(manifest)
@@ -132,9 +152,12 @@ def _report_duplicates(out: Path, rows: list[dict]) -> None:
     notes["offsets"] = np.concatenate([[0], np.cumsum(counts)])
     sets = near_duplicates(notes, [r["id"] for r in rows])
     if sets:
+        shown = sets[:_SHOW_SETS]
+        more = (f"\n  ... and {len(sets) - len(shown)} more (the `labels` artifact of a run lists them all)"
+                if len(sets) > len(shown) else "")
         log.warning("%s: %d set(s) of near-duplicate pieces (same melody), %d pieces; each set is kept in one group "
-                    "of the CV folds:\n  %s", out, len(sets), sum(map(len, sets)),
-                    "\n  ".join(", ".join(s) for s in sets))
+                    "of the CV folds:\n  %s%s", out, len(sets), sum(map(len, sets)),
+                    "\n  ".join(", ".join(s) for s in shown), more)
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -260,9 +283,10 @@ def _write_labels(out: Path, rows: list[dict]) -> None:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(("file",) + LABEL_COLUMNS)
+    columns = label_columns(rows)
+    writer.writerow(("file",) + columns)
     for row in rows:
-        writer.writerow([f"{row['id']}.mid"] + [row[c] for c in LABEL_COLUMNS])
+        writer.writerow([f"{row['id']}.mid"] + [row[c] for c in columns])
     atomic_write(out / LABELS_CSV, buf.getvalue())
 
 
@@ -295,7 +319,7 @@ def _convert_rows(rows: list[dict], out: Path, program: int | None, n_jobs: int,
 
     sizes = {r["id"]: max(source_size(r), 1) for r in rows}
     rows = sorted(rows, key=lambda r: sizes[r["id"]], reverse=True)
-    jobs = [(r["id"], r["source"], str(out), program) for r in rows]
+    jobs = [(r["id"], r["source"], str(out), program, _number(r)) for r in rows]
     errors: list[str] = []
     # the bar counts work, not files: the largest scores go first and take longest, so a count
     # of files would predict hours at the start (its rate is in kB of score text)
@@ -317,6 +341,12 @@ def _convert_rows(rows: list[dict], out: Path, program: int | None, n_jobs: int,
                 pool.shutdown(wait=True, cancel_futures=True)
     if errors:
         raise ConversionError(f"{len(errors)} of {len(jobs)} pieces failed:\n" + "\n".join(errors))
+
+
+def _number(row: dict) -> int | None:
+    """The row's tune number (an ABC book's X: entry), or None for a whole file."""
+    number = row.get(NUMBER_COLUMN) or ""
+    return int(number) if number else None
 
 
 def _collect(row_id: str, get_cures, errors: list[str]) -> None:

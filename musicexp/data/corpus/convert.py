@@ -7,6 +7,7 @@ checksums, resuming) is :mod:`musicexp.data.corpus.build`'s business.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -33,11 +34,14 @@ def source_size(row: dict) -> int:
 
     Compressed .mxl files are measured unpacked (from the zip directory, cheap), else a
     5 MB string quartet would queue behind small uncompressed files and end the run alone.
+    A tune of an ABC book (a row with a ``number``) is measured by its own ``X:`` entry.
     """
     import zipfile
 
     try:
         path = _corpus_dir() / row["source"]
+        if row.get("number"):
+            return _abc_entry_sizes(path).get(int(row["number"]), 0)
         if path.suffix == ".mxl":
             with zipfile.ZipFile(path) as zf:
                 return sum(info.file_size for info in zf.infolist())
@@ -46,9 +50,25 @@ def source_size(row: dict) -> int:
         return 0
 
 
-def convert_row(row_id: str, source: str, out_dir: str, program: int | None) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _abc_entry_sizes(path: Path) -> dict[int, int]:
+    """{X: number: characters of its entry} of an ABC file."""
+    import re
+
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    sizes: dict[int, int] = {}
+    for entry in re.split(r"(?m)^(?=X:)", text):
+        m = re.match(r"X:\s*(\d+)", entry)
+        if m:
+            sizes.setdefault(int(m.group(1)), len(entry))
+    return sizes
+
+
+def convert_row(row_id: str, source: str, out_dir: str, program: int | None,
+                number: int | None = None) -> list[str]:
     """Worker: parse one corpus score, write `<id>.mid` atomically, return the cures used.
 
+    `number` picks one tune (its ``X:`` number) of an ABC book that holds several.
     Any failure is re-raised as ConversionError naming the id, the source and the cause.
     """
     try:
@@ -56,25 +76,41 @@ def convert_row(row_id: str, source: str, out_dir: str, program: int | None) -> 
             # music21 warns about notation details (overfull measures ...) that do not
             # stop the conversion; the result is checked below instead.
             warnings.simplefilter("ignore")
-            data, cures = _midi_bytes(source, program)
+            data, cures = _midi_bytes(source, program, number)
         _check_programs(data, program)
         atomic_write(Path(out_dir) / f"{row_id}.mid", data)
         return cures
     except Exception as exc:
+        tune = f", tune X:{number}" if number is not None else ""
         raise ConversionError(
-            f"manifest id {row_id!r} (source {source!r}): {type(exc).__name__}: {exc}") from None
+            f"manifest id {row_id!r} (source {source!r}{tune}): {type(exc).__name__}: {exc}") from None
 
 
-def _midi_bytes(source: str, program: int | None) -> tuple[bytes, list[str]]:
-    """Parse `source` from music21's corpus and render MIDI, applying the known cures."""
+def _midi_bytes(source: str, program: int | None, number: int | None = None) -> tuple[bytes, list[str]]:
+    """Parse `source` (tune `number` of it, for an ABC book) from music21's corpus and render
+    MIDI, applying the known cures.
+
+    ABC is written as written: its repeat marks are taken out before rendering, so every
+    written note sounds once. music21 reads an ABC end-repeat without a start-repeat as going
+    back to the very start, and expands tunes made of such sections exponentially (O'Neill's
+    "Morgan Rattler", 507 written notes, became 50,577 MIDI notes): a piece's length would
+    follow its notation, not its music.
+    """
     import music21
     from music21 import repeat
 
-    score = music21.corpus.parse(source, forceSource=True)  # no hidden pickle cache
+    if number is None:
+        score = music21.corpus.parse(source, forceSource=True)  # no hidden pickle cache
+    else:
+        with _without_beams():
+            score = music21.corpus.parse(source, number=number, forceSource=True)
+        _check_tune(score, number)
     cures = []
     if isinstance(score, music21.stream.Opus):
         score = _merge_opus(score)
         cures.append("merged opus")
+    if str(source).lower().endswith(".abc"):
+        _strip_repeats(score)  # the rule for ABC, not a cure: not logged
     if _unshare_time_signatures(score):
         cures.append("copied shared time signatures")
     if program is not None:
@@ -90,6 +126,30 @@ def _midi_bytes(source: str, program: int | None) -> tuple[bytes, list[str]]:
         except Exception as second:
             raise RuntimeError(f"{type(first).__name__}: {first}; after stripping repeats: "
                                f"{type(second).__name__}: {second}") from second
+
+
+@contextlib.contextmanager
+def _without_beams():
+    """Parse without beaming: music21's ABC reader beams every measure, a third of a short
+    tune's conversion time, and beams are notation, not sound (the MIDI bytes are identical;
+    tests/test_folk.py checks it). Restored on exit; a worker parses one score at a time."""
+    from music21 import stream
+
+    original = stream.Stream.makeBeams
+    stream.Stream.makeBeams = lambda self, *args, **kwargs: None
+    try:
+        yield
+    finally:
+        stream.Stream.makeBeams = original
+
+
+def _check_tune(score, number: int) -> None:
+    """music21 returns an empty score (or the whole book) for a missing X: number: refuse it."""
+    import music21
+
+    if isinstance(score, music21.stream.Opus) or score.metadata is None or \
+            str(score.metadata.number) != str(number) or not score.recurse().notes:
+        raise ValueError(f"no tune with X:{number} in this file")
 
 
 def _render(score) -> bytes:
@@ -144,8 +204,9 @@ def _unshare_time_signatures(score) -> int:
 def _strip_repeats(score) -> bool:
     """Remove repeat barlines, repeat expressions and brackets; True if anything was removed.
 
-    Used only when music21 cannot expand malformed repeats: the piece is then written once
-    through, which keeps every note (a repeat only plays a section again).
+    Used for every ABC score (written as written, see :func:`_midi_bytes`) and when music21
+    cannot expand malformed repeats: the piece is then written once through, which keeps
+    every note (a repeat only plays a section again).
     """
     from music21 import bar, repeat, spanner, stream
 
