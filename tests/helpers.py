@@ -88,6 +88,7 @@ def tiny_overrides(data: Path, work: Path, *extra: str) -> list[str]:
         f"paths.results_jsonl={work / 'results' / 'results.jsonl'}",
         f"paths.results_csv={work / 'results' / 'results.csv'}",
         "steps.train.n_splits=3",
+        *([] if "steps.train.repeats" in own else ["steps.train.repeats=1"]),  # (the default 3 triples the fits)
         "steps.train.model=logreg",
         "steps.train.modes=[sgt_only]",
         "steps.sgt.top_vocab=12",

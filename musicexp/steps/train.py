@@ -14,7 +14,7 @@ from omegaconf import II
 from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
-VERSION = "6"  # 6: minimum detectable differences, comparisons with the metadata control, derived tasks
+VERSION = "6"  # 6: repeats=3 by default, minimum detectable differences, comparisons with the metadata control, derived tasks
 # (5: the MLP trained by one compiled graph per architecture, trainer=compiled)
 # (4: pooled headline with intervals, repeats, grouped class support, inner split by groups)
 # (3: the blocks' train-time options enter the hash as params.<step>.<key>)
@@ -45,7 +45,8 @@ class Reduce(str, Enum):
 class TrainConf:
     task: str = param("both", doc="a label column, or both / all = every label column (one head each)")
     n_splits: int = param(5, check=ge(2), doc="outer CV folds")
-    repeats: int = param(1, check=ge(1), doc="repeated CV: repeat r uses the fold seed seed + r * 1000003")
+    repeats: int = param(3, check=ge(1), doc="repeated CV: repeat r uses the fold seed seed + r * 1000003 "
+                                             "(3: a third smaller detectable differences than 1, at twice the train time)")
     min_class_count: Optional[int] = param(None, check=ge(1),
                                            doc="groups (pieces if not grouped) a class needs, else dropped loudly; null = n_splits")
     holdout: float = param(0.0, check=within(0, 0.5), doc="share of each class's groups kept out of every CV; 0 = none")
