@@ -27,7 +27,7 @@ import csv
 import re
 from pathlib import PurePosixPath
 
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 
 
 class LabelError(UserError):

@@ -18,7 +18,7 @@ import numpy as np
 
 from musicexp.evaluation import metrics
 from musicexp.evaluation import statistics as st
-from musicexp.evaluation.console import ALPHA
+from musicexp.evaluation.protocol import ALPHA
 
 INTERVAL = "95% percentile bootstrap over groups of the pooled out-of-fold predictions"
 
@@ -41,8 +41,8 @@ def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what:
 def interval(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
              n_boot: int) -> st.Interval:
     """The group bootstrap interval of the mean over tasks and repeats of pooled ``what``, every
-    replicate at once (the same draws and values as ``st.group_bootstrap_interval`` with
-    ``_metric``, replicate by replicate)."""
+    replicate at once (the same draws and values as the replicate-by-replicate bootstrap of
+    tests/bootstrap_reference.py with ``_metric``)."""
     n = len(next(iter(y.values())))
     counts = st.bootstrap_counts(n, groups, n_boot, seed)
     reps = np.mean([st.pooled_scores_weighted(y[k], p[k], n_classes[k], counts)[what] for p in preds for k in tasks],

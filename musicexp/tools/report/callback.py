@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from musicexp.engine.runner import JOB_FILE
+from musicexp.engine.job import JOB_FILE
 
 log = logging.getLogger("musicexp")
 
@@ -63,7 +63,7 @@ class SweepReport(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if not (self.enabled and _is_multirun(config)):
             return
-        from musicexp.engine.fsutil import atomic_write_json
+        from musicexp.core.fsutil import atomic_write_json
 
         path = Path(str(config.hydra.runtime.output_dir)) / JOB_FILE
         try:
@@ -109,7 +109,7 @@ def _prebuild_dataset(config: DictConfig) -> None:
         return  # each job builds its own
     from musicexp.data import corpus
     from musicexp.data.dataset import open_dataset
-    from musicexp.engine.config import resolve_path
+    from musicexp.engine.paths import resolve_path
 
     root = resolve_path(str(config.dataset.data_root), Path(os.getcwd()))
     if not corpus.is_built(root, corpus.resolve_manifest(config.dataset.build), config.dataset.program):

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from musicexp.engine.runner import JOB_FILE
+from musicexp.engine.job import JOB_FILE
 from musicexp.tools.report.summary import best_lines, compare, markdown_table, report_results, sweep_report
 
 

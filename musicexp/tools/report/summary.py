@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from musicexp.engine.runner import JOB_FILE
-from musicexp.evaluation.console import fmt_ci, fmt_p
+from musicexp.engine.job import JOB_FILE
+from musicexp.evaluation.headline import fmt_ci, fmt_p
 from musicexp.tools.report.plots import HEATMAP_PNG, MODES_PNG, plot_heatmap, plot_modes
 
 log = logging.getLogger("musicexp")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-#: significance level of the comparisons the summary states
-ALPHA = 0.05
+from musicexp.evaluation.protocol import ALPHA
 
 
 def fmt_ci(rec: dict, key: str = "score") -> str:
