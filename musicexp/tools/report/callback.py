@@ -73,8 +73,7 @@ class SweepReport(Callback):
                 error = job_return._return_value if status != "COMPLETED" else "the run wrote no job record"
                 job = {"status": status, "error": f"{type(error).__name__}: {error}", "records": [],
                        "overrides": [str(o) for o in (job_return.overrides or [])],
-                       "settings": {k: OmegaConf.select(config, k) for k in
-                                    ("steps.sgt.alpha", "steps.sgt.max_dt_beats", "steps.sgt.top_vocab")},
+                       "settings": _given(job_return.overrides or []),
                        "host": socket.gethostname(), "pid": os.getpid()}
             job.update(token=self.token, job_num=int(config.hydra.job.num), status=status,
                        job_id=str(OmegaConf.select(config, "hydra.job.id", default="")), output_dir=str(path.parent),
@@ -89,6 +88,12 @@ def _read(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _given(overrides) -> dict:
+    """What the job was given on the command line, key -> value as typed (Hydra's keys left out)."""
+    pairs = (str(o).lstrip("+~").partition("=") for o in overrides)
+    return {key: value for key, _, value in pairs if not key.startswith("hydra")}
 
 
 def _is_multirun(config: DictConfig) -> bool:
