@@ -165,7 +165,7 @@ def _line_panel(ax, g: list[dict], values: list, key: str) -> None:
           for y, ps in zip(ys, at.values())]
     ax.errorbar(pos, ys, yerr=[lo, hi], marker="o", capsize=4)
     best = max(range(len(ys)), key=ys.__getitem__)
-    ax.plot([pos[best]], [ys[best]], "o", color="red")
+    ax.plot([pos[best]], [ys[best]], "o", color="red", zorder=5)
     for x, y in zip(pos, ys):
         ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.set_xticks(pos, [_label(v) for v in values])
