@@ -60,7 +60,7 @@ clean: ## remove run outputs, artifacts and results (keeps .venv and the built d
 # train modes are limited to sgt_only (steps.train.modes=[sgt_only]): alpha and top_vocab
 # change only the SGT features, and the default four modes would also build graph + embed
 # (much slower, identical in every job). Jobs share notes/labels/sgt through the cache's
-# per-hash locks; the sweep folder gets summary.csv + a heatmap (musicexp/tools/report/). A fifth of
+# per-hash locks; the sweep folder gets summary.csv + a heatmap over the swept keys (musicexp/tools/report/). A fifth of
 # each class's works is held out of every job's CV: the report re-scores the chosen job there.
 SWEEP    ?= dataset=data_100 steps.sgt.alpha=0.5,0.8,1.2 steps.sgt.top_vocab=32,64,128 'steps.train.modes=[sgt_only]' steps.train.holdout=0.2
 N_JOBS   ?=

@@ -58,18 +58,17 @@ def add(section: str, name: str, ours_s: float | None, base_s: float | None = No
 
 def dataset(name: str):
     """The embedded dataset's folder (built on first use) and its Dataset object."""
-    from musicexp.data.dataset import open_dataset
-    from musicexp.engine.config import resolve_path
+    from musicexp.engine.domain import domain
 
     cfg = compose([f"dataset={name}", "progress=false"])
-    return cfg, open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, ROOT), progress=False)
+    return cfg, domain().open_dataset(cfg.dataset, ROOT, False)
 
 
 def run_step(cfg, name: str, inputs: dict, ds=None):
     """One step's run, with the params the engine gives it."""
-    from musicexp.engine import registry
-    from musicexp.engine.graph import step_params
-    from musicexp.engine.registry import Context
+    from musicexp.core import registry
+    from musicexp.engine.plan import step_params
+    from musicexp.core.registry import Context
 
     params, settings = step_params(cfg, name)
     return registry.get(name).run(inputs, params, Context(ds, settings, False))
@@ -269,17 +268,18 @@ def train_child(folder: str, trainer: str) -> dict:
     """In a fresh process, in ``folder`` (a finished run of ``data``): the train step with the
     trainer ``trainer``, on the cached inputs; the time inside the MLP fits, apart."""
     os.chdir(folder)
-    from musicexp.data.dataset import open_dataset
-    from musicexp.engine import graph, registry
+    from musicexp.core import registry
+    from musicexp.core.registry import Context
+    from musicexp.engine import plan
     from musicexp.engine.cache import ArtifactStore
-    from musicexp.engine.config import resolve_paths
-    from musicexp.engine.registry import Context
+    from musicexp.engine.domain import domain
+    from musicexp.engine.paths import Launch, resolve_paths
     from musicexp.evaluation import models
 
     cfg = compose(["dataset=data", "progress=false", f"steps.train.trainer={trainer}"])
-    paths = resolve_paths(cfg)
-    ds = open_dataset(cfg.dataset, paths.data_root, progress=False)
-    nodes = graph.plan(cfg, ds)
+    paths = resolve_paths(cfg, Launch())
+    ds = domain().open_dataset(cfg.dataset, paths.base, False)
+    nodes = plan.plan(cfg, ds)
     store = ArtifactStore(paths.artifacts)
     node = nodes["train"]
     inputs = {d: store.get(ds.id, d, nodes[d].hash) for d in node.deps}

@@ -24,7 +24,7 @@ size is a folder of hard links to the first n of them plus its labels.csv, read 
 Measurement. Every step runs with the default settings (dataset `data`'s, embed 40 walks x 10
 from every node, train the four default modes, 5 folds, mlp) in a fresh child process
 (this file with --child). The child composes the config, plans the run with the engine
-(musicexp.engine.graph.plan, so the real hashes), takes its inputs from the engine's real
+(musicexp.engine.plan.plan, so the real hashes), takes its inputs from the engine's real
 artifact store (a fresh one under <workdir>, removed after each size), loads every output of
 them and imports the step's heavy library (gensim for embed, keras for train), then reads its
 RSS ("before": VmRSS), times the step's ``run`` (time.perf_counter) and reads its peak RSS
@@ -84,11 +84,10 @@ def compose(overrides) -> object:
 
 def source() -> dict:
     """The embedded dataset `data` (built on first use): folder, files, label rows, columns."""
-    from musicexp.data.dataset import open_dataset
-    from musicexp.engine.config import resolve_path
+    from musicexp.engine.domain import domain
 
     cfg = compose(["dataset=data", "progress=false"])
-    ds = open_dataset(cfg.dataset, resolve_path(cfg.dataset.data_root, ROOT), progress=False)
+    ds = domain().open_dataset(cfg.dataset, ROOT, False)
     lab = cfg.dataset.labels
     with open(ds.labels_csv(), newline="", encoding="utf-8-sig") as fh:
         rows = {r[lab.file_column]: r for r in csv.DictReader(fh)}
@@ -176,8 +175,8 @@ def child(spec: dict) -> None:
         importlib.import_module(mod)
     from musicexp.data.dataset import open_dataset
     from musicexp.engine.cache import ArtifactStore
-    from musicexp.engine.graph import plan
-    from musicexp.engine.registry import Context
+    from musicexp.engine.plan import plan
+    from musicexp.core.registry import Context
 
     cfg = compose(spec["overrides"])
     ds = open_dataset(cfg.dataset, Path(spec["root"]), progress=False)

@@ -37,7 +37,7 @@ def replace_step():
     """Swap a registered step for a changed copy (e.g. another ``run``); restored after the test."""
     import dataclasses
 
-    from musicexp.engine import registry
+    from musicexp.core import registry
 
     saved = {}
 
@@ -52,7 +52,7 @@ def replace_step():
 
 @pytest.fixture(params=["compiled", "numpy"])
 def backend(request, monkeypatch):
-    """Run a test on both SGT kernels: the compiled one (musicexp._sgtkernel; that it is built
+    """Run a test on both SGT kernels: the compiled one (musicexp.features.sgt._kernel; that it is built
     is checked by test_sgt_kernel.py, which fails without it) and the numpy one."""
     from musicexp.features.sgt import kernel as sgtcore
 

@@ -116,9 +116,9 @@ def run_cli(args: list[str], cwd: Path, python_flags: tuple = (), timeout: float
 
 def run_step(cfg, name: str, inputs: dict, dataset=None):
     """Run one registered step's ``run`` directly, with the params the engine would give it."""
-    from musicexp.engine import registry
-    from musicexp.engine.graph import step_params
-    from musicexp.engine.registry import Context
+    from musicexp.core import registry
+    from musicexp.engine.plan import step_params
+    from musicexp.core.registry import Context
 
     params, settings = step_params(cfg, name)
     return registry.get(name).run(inputs, params, Context(dataset, settings, False))

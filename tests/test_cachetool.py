@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import tiny_overrides
-from musicexp.engine import fsutil
+from musicexp.core import fsutil
 from musicexp.engine.cache import ArtifactStore
 from musicexp.tools.cache_cli import main
 from musicexp.engine.runner import run

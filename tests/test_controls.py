@@ -143,7 +143,7 @@ def test_metadata_features_take_their_vocabulary_from_the_training_rows():
 @pytest.mark.parametrize("what", [["velocity"], ["tempo"], ["time_signature", "key_signature"]])
 def test_neutralizing_changes_the_notes_hash_and_nothing_else_of_the_config(compose, tiny_data, tmp_path, what):
     from musicexp.data.dataset import open_dataset
-    from musicexp.engine.graph import plan
+    from musicexp.engine.plan import plan
 
     def hashes(*extra):
         cfg = compose(tiny_overrides(tiny_data, tmp_path, *extra))
@@ -154,7 +154,7 @@ def test_neutralizing_changes_the_notes_hash_and_nothing_else_of_the_config(comp
 
 
 def test_an_unknown_neutralize_name_is_a_config_error(compose, tiny_data, tmp_path):
-    from musicexp.engine.config import ConfigError
+    from musicexp.engine.validate import ConfigError
 
     with pytest.raises(ConfigError, match=r"dataset.neutralize=\['volume'\] is not allowed"):
         run(compose(tiny_overrides(tiny_data, tmp_path, "dataset.neutralize=[volume]")))
@@ -231,7 +231,7 @@ def test_the_control_is_judged_per_task_and_names_the_family_that_carries_it(com
 
 
 def test_every_metadata_family_has_its_advice():
-    from musicexp.evaluation.console import REMEDY
+    from musicexp.evaluation.headline import REMEDY
     from musicexp.features.metadata import FAMILIES
 
     assert set(REMEDY) == set(FAMILIES)

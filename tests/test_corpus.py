@@ -22,7 +22,7 @@ import pytest
 
 from musicexp.data import corpus
 from musicexp.data.corpus import convert
-from musicexp.engine import fsutil
+from musicexp.core import fsutil
 
 HEADER = "id,source,composer,composer_detail,era,collection,group\n"
 # Short pieces of three encoders; the first id has the punctuation real ids have.

@@ -1,7 +1,7 @@
 """Crash safety, proven: SIGKILL a real `musicexp` run at many points, re-run with resume=true.
 
 Each case starts the real console command in a subprocess and kills it with SIGKILL, either at
-a named fault point (``MUSICEXP_KILL_AT``, see musicexp/faults.py: the process kills itself
+a named fault point (``MUSICEXP_KILL_AT``, see musicexp/core/faults.py: the process kills itself
 there, exactly as the kernel would) or after a fixed delay. Then:
 
 * right after the kill: every folder under a final hash name is a complete, verified artifact
@@ -226,7 +226,7 @@ def test_a_parser_crash_costs_one_file_not_the_run(data, tmp_path):
 
 def test_an_exception_inside_a_step_leaves_no_artifact_and_upstream_is_reused(compose, data, tmp_path, replace_step):
     """In-process: a step that raises (a bug, MemoryError...) commits nothing; what finished stays."""
-    from musicexp.engine import registry
+    from musicexp.core import registry
     from musicexp.engine.runner import run
 
     def boom(inputs, params, ctx):

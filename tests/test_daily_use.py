@@ -90,7 +90,7 @@ def test_the_report_keeps_models_and_datasets_apart(compose, tmp_path, capsys):
     assert sorted(chosen) == [("set_a", "both"), ("set_b", "both")]  # one per dataset and task
     from musicexp.tools.report.plots import _groups
 
-    keys = _groups([{**r, "score": float(r["score"])} for r in rows])
+    keys = _groups([{**r, "score": float(r["score"])} for r in rows], [])
     assert len(keys) == 4 and all(len({r["model"] for r in g}) == 1 for g in keys.values())
 
 

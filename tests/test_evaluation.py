@@ -343,7 +343,7 @@ def test_old_records_still_load_in_the_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "chosen by the CV score (data_100, task=both)" in out and "0.490" in out
     rows = list(csv.DictReader(open(tmp_path / "rep" / "summary.csv")))
-    assert rows[0]["alpha"] == "0.5" and rows[0]["score"] == "0.49" and rows[0]["score_low"] == ""
+    assert rows[0]["steps.sgt.alpha"] == "0.5" and rows[0]["score"] == "0.49" and rows[0]["score_low"] == ""
 
 
 def test_paired_bootstrap_of_a_difference_equals_the_replicate_by_replicate_computation():

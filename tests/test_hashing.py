@@ -5,8 +5,8 @@ from omegaconf import OmegaConf
 
 from helpers import tiny_overrides
 from musicexp.data.dataset import open_dataset
-from musicexp.engine.hashing import canonical, digest
-from musicexp.engine.graph import plan
+from musicexp.core.hashing import canonical, digest
+from musicexp.engine.plan import plan
 
 
 def test_key_order_and_number_form_do_not_matter():
@@ -62,7 +62,7 @@ def test_hashes_are_stable_across_processes(compose, tiny_data, tmp_path):
         "from hydra import compose, initialize_config_module;"
         "import musicexp.app;"
         "from helpers import tiny_overrides; from pathlib import Path;"
-        "from musicexp.data.dataset import open_dataset; from musicexp.engine.graph import plan;"
+        "from musicexp.data.dataset import open_dataset; from musicexp.engine.plan import plan;"
         "ctx = initialize_config_module(config_module='musicexp.conf', version_base='1.3'); ctx.__enter__();"
         f"cfg = compose('config', overrides=tiny_overrides(Path({str(tiny_data)!r}), Path({str(tmp_path)!r})));"
         f"ds = open_dataset(cfg.dataset, Path({str(tiny_data)!r}), progress=False);"

@@ -16,7 +16,7 @@ from helpers import make_dataset, run_cli, style_notes, tiny_overrides, write_mi
 from hostile import N_BIG, make_hostile_corpus, write_big, write_tempo_storm
 from musicexp.engine.cache import ArtifactStore
 from musicexp.data.dataset import discover_all
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 from musicexp.data.midi import read_notes
 from musicexp.engine.runner import run
 

@@ -71,7 +71,7 @@ def test_force_recomputes_the_step_and_its_downstream(compose, data, tmp_path):
 
 def test_a_crash_inside_a_step_leaves_no_artifact(compose, data, tmp_path, replace_step):
     """A step that dies half-way commits nothing; the finished upstream artifacts are reused."""
-    from musicexp.engine import registry
+    from musicexp.core import registry
 
     def boom(inputs, params, ctx):
         inputs["sgt"].load("pairs")  # the step was really under way

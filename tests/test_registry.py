@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from helpers import run_cli, tiny_overrides
-from musicexp.engine import registry
-from musicexp.engine.registry import DOWNSTREAM, Step, ge, param
+from musicexp.core import registry
+from musicexp.core.registry import DOWNSTREAM, Step, ge, param
 from musicexp.engine.runner import run
 from musicexp.features import blocks
 
@@ -88,7 +88,7 @@ def test_a_registered_step_and_block_run_as_their_own_mode_and_fused(toy, compos
 
 
 def test_a_registered_block_is_checked_like_the_built_in_ones(toy, compose, tiny_data, tmp_path):
-    from musicexp.engine.config import ConfigError
+    from musicexp.engine.validate import ConfigError
 
     with pytest.raises(ConfigError) as err:
         run(compose(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[toy_onyl]", "steps.toy.power=-1")))
@@ -104,7 +104,7 @@ def test_a_plugin_module_adds_a_step_to_the_console_command(tiny_data, tmp_path)
     plugin = tmp_path / "plugins" / "pcs_plugin.py"
     plugin.parent.mkdir()
     plugin.write_text(textwrap.dedent('''
-        from musicexp.engine.registry import Step, register_step
+        from musicexp.core.registry import Step, register_step
         from musicexp.features.blocks import Block, register_block
 
 

@@ -4,7 +4,7 @@ import re
 
 from helpers import tiny_overrides
 from musicexp.engine.results import read_jsonl
-from musicexp.evaluation.console import fmt_p
+from musicexp.evaluation.headline import fmt_p
 from musicexp.engine.runner import run
 from musicexp.tools.report.cli import main as report_main
 

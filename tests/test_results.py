@@ -4,7 +4,7 @@ import csv
 import json
 import multiprocessing as mp
 
-from musicexp.engine import fsutil
+from musicexp.core import fsutil
 from musicexp.engine.results import append, read_jsonl
 
 

@@ -1,4 +1,4 @@
-"""The compiled SGT kernel (musicexp._sgtkernel, built by setup.py at `pip install`): it must
+"""The compiled SGT kernel (musicexp.features.sgt._kernel, built by setup.py at `pip install`): it must
 exist here (CI proves the fast path), equal a brute-force double loop and the numpy kernel
 (counts bit-equal, weights to 1e-12 relative), and be safe to call from several threads."""
 

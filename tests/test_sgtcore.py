@@ -1,5 +1,5 @@
-"""Tests for musicexp.sgtcore: brute-force equality, the published `sgt` package, vocab,
-normalisation, validation and memory."""
+"""Tests for the SGT kernel and vocabulary (musicexp.features.sgt.kernel, .vocab): brute-force
+equality, the published `sgt` package, vocab, normalisation, validation and memory."""
 
 from __future__ import annotations
 

@@ -90,8 +90,8 @@ def assert_summary_matches(summary: Path, records: list[dict]) -> list[dict]:
         assert float(row["score"]) == rec["score"]
         assert float(row["macro_f1_mean"]) == rec["overall_f1_mean"]
         assert float(row["macro_f1_std"]) == rec["overall_f1_std"]
-        assert float(row["alpha"]) == float(override(rec, "steps.sgt.alpha", "0.8"))  # conf default
-        assert int(row["top_vocab"]) == int(override(rec, "steps.sgt.top_vocab", "64"))
+        assert float(row["steps.sgt.alpha"]) == float(override(rec, "steps.sgt.alpha", "0.8"))  # conf default
+        assert int(row["steps.sgt.top_vocab"]) == int(override(rec, "steps.sgt.top_vocab", "64"))
         assert row["train_hash"] == rec["step_hashes"]["train"][:10]
     return rows
 
@@ -127,7 +127,7 @@ def test_joblib_2x2_multirun_computes_shared_steps_once(tmp_path):
     for step, computed in (("notes", 1), ("labels", 1), ("sgt", 2), ("train", 4)):
         assert sum(r[f"{step}_status"] == "ran" for r in rows) == computed, step
         assert sum(r[f"{step}_status"] == "cached" for r in rows) == 4 - computed, step
-    assert_png(sweep / "heatmap_f1_alpha_top_vocab.png")
+    assert_png(sweep / "heatmap_f1_steps.sgt.alpha_x_steps.sgt.top_vocab.png")
     assert len(list(sweep.glob("*/musicexp_job.json"))) == 4
     assert "sweep report: 4 jobs (4 completed, 0 failed)" in proc.stdout + proc.stderr
 
@@ -138,9 +138,10 @@ def test_joblib_2x2_multirun_computes_shared_steps_once(tmp_path):
     assert cli.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
                      "--dataset", "tiny", "--mode", "sgt_only"]) == 0
     rep = csv_rows(out / "summary.csv")
-    assert {(r["alpha"], r["top_vocab"]) for r in rep} == {("0.5", "8"), ("0.5", "12"), ("1.2", "8"), ("1.2", "12")}
+    assert {(r["steps.sgt.alpha"], r["steps.sgt.top_vocab"]) for r in rep} == {("0.5", "8"), ("0.5", "12"), ("1.2", "8"),
+                                                                            ("1.2", "12")}
     assert {r["record_id"]: float(r["score"]) for r in rep} == {r["record_id"]: r["score"] for r in records}
-    assert_png(out / "heatmap_f1_alpha_top_vocab.png")
+    assert_png(out / "heatmap_f1_steps.sgt.alpha_x_steps.sgt.top_vocab.png")
     assert_png(out / "modes_f1.png")
     assert cli.main(["--results", str(tmp_path / "results" / "results.jsonl"), "--out", str(out),
                      "--mode", "emb_only"]) == 1
@@ -231,7 +232,7 @@ def test_submitit_local_launcher(tmp_path):
     assert list((sweep / ".submitit").glob("*/*_log.out"))  # really went through submitit
     jobs = [json.loads(p.read_text()) for p in sweep.glob("*/musicexp_job.json")]
     assert len({j["pid"] for j in jobs}) == 2  # one process per job
-    assert_png(sweep / "heatmap_f1_alpha_top_vocab.png")
+    assert_png(sweep / "line_f1_steps.sgt.alpha.png")
 
 
 def test_single_run_writes_its_record_but_no_report_and_cached_rerun_skips_matplotlib(tmp_path):
@@ -320,4 +321,40 @@ def test_a_sweep_chooses_by_cv_and_confirms_on_a_part_no_cv_saw(tmp_path):
         if rec is not chosen:
             inside = rec["score"] >= chosen["score_low"]
             assert rows[rec["record_id"]]["inside_best_interval"] == str(inside)
-    assert_png(sweep / "heatmap_f1_alpha_top_vocab.png")
+    assert_png(sweep / "line_f1_steps.sgt.alpha.png")  # top_vocab is the same in every job: one axis
+
+
+def test_a_sweep_over_a_non_sgt_key_is_reported_over_that_key(tmp_path):
+    """The report's axes are the keys the multirun swept (here the embedding size), not SGT's."""
+    data = make_dataset(tmp_path / "midi", per_class=4)
+    sweep = tmp_path / "sweep"
+    proc = multirun(tmp_path, data, sweep, "steps.train.modes=[emb_only]", "steps.embed.num_walks=10",
+                    "steps.embed.epochs=2", "steps.embed.workers=1", "steps.embed.dim=16,24")
+    assert "swept: steps.embed.dim" in proc.stdout + proc.stderr
+    rows = csv_rows(sweep / "summary.csv")
+    assert sorted(r["steps.embed.dim"] for r in rows) == ["16", "24"]
+    assert "alpha" not in rows[0] and "top_vocab" not in rows[0]  # no SGT axis columns of their own
+    assert_png(sweep / "line_f1_steps.embed.dim.png")
+    assert not list(sweep.glob("heatmap_*.png"))
+
+
+def test_the_report_axes_are_the_swept_keys(tmp_path, caplog):
+    """Two swept keys: a heatmap named after them; a third: the first two, and a warning."""
+    from musicexp.tools.report.plots import plot_sweep
+    from musicexp.tools.report.summary import swept_keys
+
+    runs = [[f"steps.embed.dim={d}", f"steps.graph.max_groups={g}", "steps.train.modes=[emb_only]", "hydra.x=1"]
+            for d in (16, 24) for g in (100, 600)]
+    assert swept_keys(runs) == ["steps.embed.dim", "steps.graph.max_groups"]
+    assert swept_keys([["a=1", "b=2"], ["a=1"]]) == ["b"]  # set in some runs only: varied too
+    rows = [{"dataset_id": "tiny", "mode": "emb_only", "task": "both", "model": "logreg", "record_id": str(i),
+             "score": 0.5 + i / 10, "score_low": 0.4, "score_high": 0.9, "steps.embed.dim": d,
+             "steps.graph.max_groups": g, "steps.embed.seed": s}
+            for i, (d, g, s) in enumerate([(16, 100, 1), (16, 600, 1), (24, 100, 2), (24, 600, 2)])]
+    path = plot_sweep(rows, tmp_path, ["steps.embed.dim", "steps.graph.max_groups"])
+    assert path == tmp_path / "heatmap_f1_steps.embed.dim_x_steps.graph.max_groups.png"
+    assert_png(path)
+    with caplog.at_level("WARNING", logger="musicexp"):
+        path = plot_sweep(rows, tmp_path, ["steps.embed.dim", "steps.graph.max_groups", "steps.embed.seed"])
+    assert path.name == "heatmap_f1_steps.embed.dim_x_steps.graph.max_groups.png"
+    assert "3 keys were swept" in caplog.text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 from musicexp.tools.tracking import TrackingError, log_run
 
 # MLflow 3.7+ warns that the file store is in maintenance mode: that is MLflow's message to the user

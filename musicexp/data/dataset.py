@@ -13,10 +13,10 @@ from typing import Any, List, Optional
 
 from omegaconf import MISSING
 
-from musicexp.engine.fsutil import file_sha256
-from musicexp.engine.hashing import fingerprint_files
-from musicexp.engine.registry import UNHASHED, nonempty, param, within
-from musicexp.errors import UserError
+from musicexp.core.fsutil import file_sha256
+from musicexp.core.hashing import fingerprint_files
+from musicexp.core.registry import UNHASHED, nonempty, param, within
+from musicexp.core.errors import UserError
 
 # functional form: OmegaConf matches member *names*, and "raise" is a keyword
 OnError = Enum("OnError", {"skip": "skip", "raise": "raise"}, type=str)

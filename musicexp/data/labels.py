@@ -28,7 +28,7 @@ import logging
 import re
 from pathlib import PurePosixPath
 
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 
 
 log = logging.getLogger("musicexp")

@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from musicexp.engine import faults
-from musicexp.errors import UserError
+from musicexp.core import faults
+from musicexp.core.errors import UserError
 
 log = logging.getLogger("musicexp")
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from musicexp.engine import faults, fsutil
-from musicexp.engine.fsutil import file_sha256, fsync_dir, json_default, temp_name, write_bytes
-from musicexp.errors import UserError
+from musicexp.core import faults, fsutil
+from musicexp.core.fsutil import file_sha256, fsync_dir, json_default, temp_name, write_bytes
+from musicexp.core.errors import UserError
 
 log = logging.getLogger("musicexp")
 
@@ -138,15 +138,13 @@ class Artifact:
         return problems
 
 
+def _prefix(name: str) -> str:
+    return _TMP if name.startswith(_TMP) else _TRASH
+
+
 def owner_pid(name: str) -> int | None:
     """The pid of the process that made a temporary folder on this host (None: not ours to judge)."""
-    return fsutil.temp_owner(name, _TMP) if name.startswith(_TMP) else fsutil.temp_owner(name, _TRASH)
-
-
-def is_leftover(name: str) -> bool:
-    """A temporary folder name (.tmp-/.trash-) made on this host by a process that is gone."""
-    pid = owner_pid(name)
-    return pid is not None and not fsutil.pid_alive(pid)
+    return fsutil.temp_owner(name, _prefix(name))
 
 
 def owner_alive(name: str) -> bool:
@@ -273,7 +271,7 @@ class ArtifactStore:
         if not step_dir.is_dir():
             return False
         for p in sorted(step_dir.glob(f"{_TRASH}{h[:16]}-*")):
-            if not is_leftover(p.name):
+            if not fsutil.stale(p.name, _prefix(p.name)):
                 continue
             try:
                 meta = json.loads((p / META).read_text())
@@ -293,7 +291,7 @@ class ArtifactStore:
         A moved-aside artifact whose replacement never arrived is restored instead.
         """
         for p in step_dir.glob(".*-*"):
-            if not is_leftover(p.name):
+            if not fsutil.stale(p.name, _prefix(p.name)):
                 continue
             if p.name.startswith(_TRASH) and p.is_dir():
                 try:

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from musicexp.engine import faults, fsutil
+from musicexp.core import faults, fsutil
 
 #: columns shown first in the CSV, in this order; the rest follow in first-seen order
 LEAD = ("run_id", "dataset_id", "experiment", "mode", "task", "seed", "score")

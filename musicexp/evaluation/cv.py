@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from musicexp.evaluation import metrics
+from musicexp.core.registry import Params
 from musicexp.evaluation.folds import inner_split, outer_folds, plan, plural
-from musicexp.engine.registry import Params
 from musicexp.evaluation.modes import Mode, combine, control, late_weights, parse
 from musicexp.evaluation.prep import for_block
 from musicexp.features import blocks as block_registry

@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 
 ALL_TASKS = ("both", "all")
 REPEAT_STRIDE = 1_000_003

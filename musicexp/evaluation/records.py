@@ -19,7 +19,7 @@ import numpy as np
 from musicexp.data.labels import derived_tasks
 from musicexp.evaluation import metrics
 from musicexp.evaluation import statistics as st
-from musicexp.evaluation.console import ALPHA
+from musicexp.evaluation.protocol import ALPHA
 
 INTERVAL = "95% percentile bootstrap over groups of the pooled out-of-fold predictions"
 
@@ -45,8 +45,8 @@ def _metric(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], what:
 def replicates(y: dict, preds: list[dict], n_classes: dict, tasks: list[str], groups, what: str, seed: int,
                n_boot: int, labels: dict | None = None) -> tuple[float, np.ndarray]:
     """The mean over tasks and repeats of pooled ``what`` and its group bootstrap replicates, every
-    replicate at once (the same draws and values as ``st.group_bootstrap_interval`` with
-    ``_metric``, replicate by replicate). The draws depend only on the pieces, groups, ``seed``
+    replicate at once (the same draws and values as the replicate-by-replicate bootstrap of
+    tests/bootstrap_reference.py with ``_metric``). The draws depend only on the pieces, groups, ``seed``
     and ``n_boot``: two modes' replicates are paired (the same works in each replicate).
     ``labels``: per task, the classes the macro-F1 averages over (default: all)."""
     n = len(next(iter(y.values())))

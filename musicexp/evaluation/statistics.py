@@ -34,10 +34,12 @@ What each piece is for
     recommends it, with the 5x2cv test, as one of the few tests with an acceptable type I
     error. It treats pieces as independent, so it is optimistic when pieces cluster (the
     movements of one work): prefer the grouped bootstrap or the corrected t-test then.
-``group_bootstrap_interval``
+``bootstrap_counts`` / ``percentile_interval``
     A percentile-bootstrap interval for a metric of the pooled out-of-fold predictions
     (Efron & Tibshirani). Pieces of one work or album are correlated, so whole groups are
-    resampled; resampling single pieces would understate the uncertainty.
+    resampled; resampling single pieces would understate the uncertainty. The replicates are
+    drawn as counts (how often each piece is in each), so a metric of counts is evaluated for
+    all replicates at once (``musicexp.evaluation.records.interval``).
 ``permutation_pvalue`` / ``shuffle_labels``
     Is a classifier better than chance? Refit it on shuffled labels N times and compare the
     real score with that null distribution (Ojala & Garriga, test 1; scikit-learn's
@@ -73,7 +75,6 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -86,7 +87,8 @@ __all__ = [
     "min_detectable_difference",
     "holm",
     "mcnemar",
-    "group_bootstrap_interval",
+    "bootstrap_counts",
+    "percentile_interval",
     "permutation_pvalue",
     "shuffle_labels",
     "macro_f1_present",
@@ -401,75 +403,6 @@ def mcnemar(correct_a, correct_b, exact: bool | None = None) -> McNemar:
 # ------------------------------------------------------------------------------ bootstrap
 
 
-def group_bootstrap_interval(
-    y_true,
-    y_pred,
-    groups,
-    metric: Callable[[np.ndarray, np.ndarray], float],
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int | None = 0,
-) -> Interval:
-    """Percentile-bootstrap interval of a metric, resampling whole groups with replacement.
-
-    Each replicate draws as many groups as there are (with replacement), pools all pieces of
-    the drawn groups (a group drawn twice contributes its pieces twice) and evaluates
-    ``metric(y_true[idx], y_pred[idx])``. The interval is the (1-level)/2 and 1-(1-level)/2
-    quantiles of the replicates. With ``groups=None`` single pieces are resampled.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n,)
-        True and predicted labels (pooled out-of-fold predictions), n >= 1.
-    groups : array-like of shape (n,) or None
-        Group (work / album) of each piece, or None to resample pieces.
-    metric : callable
-        ``metric(y_true, y_pred) -> float``, e.g. accuracy or :func:`macro_f1_present`.
-    n_boot : int, default=1000
-        Number of bootstrap replicates, >= 1.
-    level : float, default=0.95
-        Confidence level, strictly between 0 and 1.
-    seed : int or None, default=0
-        Seed of ``numpy.random.default_rng``; a given seed always gives the same interval.
-
-    Returns
-    -------
-    Interval
-        ``estimate`` = metric on the full data; ``method`` = "group percentile bootstrap" or
-        "percentile bootstrap" (groups=None).
-
-    Raises
-    ------
-    ValueError
-        If the arrays are not 1-D, empty or of different lengths, if metric is not callable,
-        n_boot is not a positive integer or level is not in (0, 1).
-    """
-    yt = _as_1d(y_true, "y_true", finite=False, min_len=1)
-    yp = _as_1d(y_pred, "y_pred", finite=False)
-    _same_length(yt, yp, "y_true", "y_pred")
-    if not callable(metric):
-        raise ValueError(f"metric must be a callable metric(y_true, y_pred), got {metric!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
-    level = _level(level)
-    if groups is not None:
-        _same_length(yt, _as_1d(groups, "groups", finite=False), "y_true", "groups")
-    units, draws = _draws(len(yt), groups, n_boot, seed)
-    sizes = np.bincount(units)
-    order = np.argsort(units, kind="stable")  # pieces sorted by unit
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-
-    def _pieces(drawn: np.ndarray) -> np.ndarray:
-        lengths = sizes[drawn]
-        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return order[np.repeat(starts[drawn], lengths) + np.arange(lengths.sum()) - offsets]
-
-    samples = (_pieces(row) for row in draws)
-    method = "percentile bootstrap" if groups is None else "group percentile bootstrap"
-    reps = np.fromiter((metric(yt[idx], yp[idx]) for idx in samples), dtype=float, count=n_boot)
-    return percentile_interval(float(metric(yt, yp)), reps, level, method)
-
-
 def _draws(n: int, groups, n_boot: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(unit of each piece, (n_boot, units) drawn units): the one source of the bootstrap's draws."""
     rng = np.random.default_rng(seed)
@@ -482,10 +415,11 @@ def _draws(n: int, groups, n_boot: int, seed: int | None) -> tuple[np.ndarray, n
 
 
 def bootstrap_counts(n: int, groups=None, n_boot: int = 1000, seed: int | None = 0) -> np.ndarray:
-    """(n_boot, n) multiplicity of each piece in each replicate of :func:`group_bootstrap_interval`
-    with the same ``groups``, ``n_boot`` and ``seed`` (the same draws): a metric that is a function
-    of counts (accuracy, pooled macro-F1) is then evaluated for all replicates at once, as
-    weighted sums, and equals the replicate-by-replicate value."""
+    """(n_boot, n) multiplicity of each piece in each replicate of a bootstrap that draws, with
+    replacement, as many groups as there are (single pieces with ``groups=None``), seeded by
+    ``seed``: a metric that is a function of counts (accuracy, pooled macro-F1) is then evaluated
+    for all replicates at once, as weighted sums, and equals the replicate-by-replicate value
+    (tests/bootstrap_reference.py)."""
     units, draws = _draws(n, groups, n_boot, seed)
     n_units = draws.shape[1]
     per_unit = np.bincount((draws + n_units * np.arange(n_boot)[:, None]).ravel(),

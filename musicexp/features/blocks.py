@@ -15,7 +15,7 @@ a block costs nothing on a cached run. Its contract::
                                           # fitted on data (a vocabulary) sees only train_rows
 
 Train-time options are the fields of the step's schema declared with ``hash="downstream"``
-(:func:`musicexp.engine.registry.param`): they enter train's hash, not the step's, so a sweep
+(:func:`musicexp.core.registry.param`): they enter train's hash, not the step's, so a sweep
 over them reuses the step's artifact (e.g. ``steps.sgt.top_vocab``).
 """
 

@@ -6,7 +6,7 @@ velocity statistics (mean, spread, extremes, number of distinct values, share of
 common one), the number of tracks, and the sets of time signatures, key signatures and
 programs a piece uses. The control is also fitted on each family alone (:data:`FAMILIES`), so
 that a task it predicts is reported with the family that carries it and the setting that takes
-that family out (the console's advice, ``musicexp.evaluation.console.REMEDY``). If a
+that family out (the console's advice, ``musicexp.evaluation.headline.REMEDY``). If a
 classifier on these alone scores like the modes, the labels are predictable without the music
 (docs/embedded-dataset.md, "Known confounds"). The features are read from the `notes` artifact,
 so they are what the feature steps could see: after ``dataset.neutralize`` they are constant.

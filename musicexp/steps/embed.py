@@ -14,7 +14,7 @@ from enum import Enum
 
 from omegaconf import II
 
-from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step
+from musicexp.core.registry import UNHASHED, Step, ge, gt, param, register_step
 from musicexp.features.blocks import Block, register_block
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from musicexp.engine.registry import Step, ge, gt, param, register_step
+from musicexp.core.registry import Step, ge, gt, param, register_step
 from musicexp.features.midi2vec import METADATA_KINDS
 
 

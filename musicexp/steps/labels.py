@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from musicexp.engine.registry import Step, register_step
+from musicexp.core.registry import Step, register_step
 
 VERSION = "4"  # 4: tasks that are a function of another named (derived); 3: near-duplicates grouped (2: report.problems, each unlabeled piece with its reason)
 

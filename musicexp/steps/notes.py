@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from musicexp.engine.registry import UNHASHED, Step, ge, param, register_step
+from musicexp.core.registry import UNHASHED, Step, ge, param, register_step
 from musicexp.features.blocks import Block, register_block
 
 

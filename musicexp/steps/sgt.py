@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
 
-from musicexp.engine.registry import DOWNSTREAM, Step, ge, gt, param, register_step
+from musicexp.core.registry import DOWNSTREAM, Step, ge, gt, param, register_step
 from musicexp.features.blocks import Block, register_block
 
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from omegaconf import II
 
-from musicexp.engine.registry import UNHASHED, Step, ge, gt, param, register_step, within
+from musicexp.core.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
 VERSION = "6"  # 6: repeats=3 by default, minimum detectable differences, comparisons with the metadata control, derived tasks
@@ -144,13 +144,13 @@ def _reports(artifact) -> list[str]:
 def report(artifact, records: list[dict], verbose: int = 0) -> list[str]:
     """The headline table (scores with intervals, baselines, the control, the comparison of the
     modes); with ``verbose`` >= 1 the classification reports and confusion matrices before it."""
-    from musicexp.evaluation.console import summary_lines
+    from musicexp.evaluation.headline import summary_lines
 
     return (_reports(artifact) + [""] if verbose >= 1 else []) + summary_lines(records)
 
 
 def files(artifact, records: list[dict]) -> dict[str, str]:
-    from musicexp.evaluation.console import summary_lines
+    from musicexp.evaluation.headline import summary_lines
 
     return {"reports.txt": "\n".join(_reports(artifact)) + "\n", "summary.txt": "\n".join(summary_lines(records)) + "\n"}
 

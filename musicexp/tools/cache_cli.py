@@ -81,8 +81,8 @@ def _defaults(step: str) -> dict:
     """The registered step's default options as hashed (an artifact shows only what differs)."""
     import dataclasses
 
-    from musicexp.engine import registry
-    from musicexp.engine.hashing import canonical
+    from musicexp.core import registry
+    from musicexp.core.hashing import canonical
 
     found = registry.steps().get(step)
     schema = found.schema if found is not None else None

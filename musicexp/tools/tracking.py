@@ -28,7 +28,7 @@ import time
 import warnings
 from pathlib import Path
 
-from musicexp.errors import UserError
+from musicexp.core.errors import UserError
 
 MAX_VALUE = 500  # param value length: the lowest limit across MLflow versions and servers
 MAX_KEY = 250  # param and metric name length

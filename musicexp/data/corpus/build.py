@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from musicexp.data.corpus.convert import ConversionError, convert_row, source_size
-from musicexp.engine.fsutil import atomic_write, atomic_write_json, file_sha256, remove_stale_temps
+from musicexp.core.fsutil import atomic_write, atomic_write_json, file_sha256, remove_stale_temps
 
 __all__ = ["ConversionError", "build_dataset", "is_built", "label_columns", "manifest_path", "read_manifest",
            "resolve_manifest"]

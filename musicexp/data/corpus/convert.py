@@ -13,7 +13,7 @@ import functools
 import warnings
 from pathlib import Path
 
-from musicexp.engine.fsutil import atomic_write
+from musicexp.core.fsutil import atomic_write
 
 
 class ConversionError(RuntimeError):

@@ -14,18 +14,6 @@ import numpy as np
 N_BASE = {"pitch_class": 12, "prog_pitch": 16 * 12, "pitch": 128, "interval": 128}
 
 
-def params(cfg) -> dict:
-    s = cfg.steps.sgt
-    return {
-        "alpha": s.alpha,
-        "max_dt_beats": s.max_dt_beats,
-        "token_mode": s.token_mode,
-        "time_axis": s.time_axis,
-        "tie_break": s.tie_break,
-        "include_drums": s.include_drums,
-    }
-
-
 def tokenize(notes: dict, mode: str, include_drums: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """(token per note, mask of notes that are events, number of tokens)."""
 

@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from musicexp.engine.runner import JOB_FILE
+from musicexp.engine.job import JOB_FILE
 
 log = logging.getLogger("musicexp")
 
@@ -63,7 +63,7 @@ class SweepReport(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if not (self.enabled and _is_multirun(config)):
             return
-        from musicexp.engine.fsutil import atomic_write_json
+        from musicexp.core.fsutil import atomic_write_json
 
         path = Path(str(config.hydra.runtime.output_dir)) / JOB_FILE
         try:
@@ -73,8 +73,7 @@ class SweepReport(Callback):
                 error = job_return._return_value if status != "COMPLETED" else "the run wrote no job record"
                 job = {"status": status, "error": f"{type(error).__name__}: {error}", "records": [],
                        "overrides": [str(o) for o in (job_return.overrides or [])],
-                       "settings": {k: OmegaConf.select(config, k) for k in
-                                    ("steps.sgt.alpha", "steps.sgt.max_dt_beats", "steps.sgt.top_vocab")},
+                       "settings": _given(job_return.overrides or []),
                        "host": socket.gethostname(), "pid": os.getpid()}
             job.update(token=self.token, job_num=int(config.hydra.job.num), status=status,
                        job_id=str(OmegaConf.select(config, "hydra.job.id", default="")), output_dir=str(path.parent),
@@ -89,6 +88,12 @@ def _read(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _given(overrides) -> dict:
+    """What the job was given on the command line, key -> value as typed (Hydra's keys left out)."""
+    pairs = (str(o).lstrip("+~").partition("=") for o in overrides)
+    return {key: value for key, _, value in pairs if not key.startswith("hydra")}
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -109,7 +114,7 @@ def _prebuild_dataset(config: DictConfig) -> None:
         return  # each job builds its own
     from musicexp.data import corpus
     from musicexp.data.dataset import open_dataset
-    from musicexp.engine.config import resolve_path
+    from musicexp.engine.paths import resolve_path
 
     root = resolve_path(str(config.dataset.data_root), Path(os.getcwd()))
     if not corpus.is_built(root, corpus.resolve_manifest(config.dataset.build), config.dataset.program):

@@ -9,8 +9,10 @@ import logging
 import sys
 from pathlib import Path
 
-from musicexp.engine.runner import JOB_FILE
-from musicexp.tools.report.summary import best_lines, compare, markdown_table, report_results, sweep_report
+from musicexp.engine.job import JOB_FILE
+from musicexp.engine.schema import PathsConf
+from musicexp.tools.report.summary import (best_lines, compare, filter_records, markdown_table, report_results,
+                                           setting, sweep_report)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,10 +20,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(
         prog="musicexp-report",
-        description="Write summary.csv, a heatmap of overall macro-F1 over alpha x top_vocab (when they vary) "
-                    "and a bar chart of modes with error bars, for a results file or a sweep folder.")
-    p.add_argument("--results", type=Path, default=Path("results/results.jsonl"),
-                   help="results JSONL (default: results/results.jsonl)")
+        description="Write summary.csv, the CV score over the keys the runs varied (a heatmap over two, a line "
+                    "chart over one) and a bar chart of modes with error bars, for a results file or a sweep folder.")
+    default = PathsConf().results_jsonl
+    p.add_argument("--results", type=Path, default=Path(default), help=f"results JSONL (default: {default})")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: <results folder>/report, or the sweep folder with --sweep)")
     p.add_argument("--sweep", type=Path, default=None,
@@ -53,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.table:
         from musicexp.engine.results import read_jsonl
 
-        recs = read_jsonl(a.results)
-        for key, want in (("dataset_id", a.dataset), ("experiment", a.experiment), ("task", a.task)):
-            if want:
-                recs = [r for r in recs if str(r.get(key)) in set(want)]
+        recs = filter_records(read_jsonl(a.results), a.dataset, a.experiment, None, a.task)
         if a.dataset:  # the tables in the order the datasets were named
             recs = sorted(recs, key=lambda r: a.dataset.index(str(r.get("dataset_id"))))
         lines = markdown_table(recs)
@@ -76,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['dataset_id']:<10} {r['mode']:<16} {r['task']:<8} {r['a']:6.3f} {r['b']:6.3f} "
                   f"{r['diff']:+7.3f} {pt:>16}  {r['note']}")
         return 0
-    written, rows = report_results(a.results, a.out or a.results.parent / "report", a.dataset, a.experiment,
-                                   a.mode, a.task)
+    written, rows, axes = report_results(a.results, a.out or a.results.parent / "report", a.dataset, a.experiment,
+                                         a.mode, a.task)
     if not rows:
         print(f"no records in {a.results} match the filters", file=sys.stderr)
         return 1
     print(f"{len(rows)} records from {a.results}")
     for line in best_lines([r for r in rows if r.get("score") is not None],
-                           lambda r: f"{r['experiment']} | {r['model']} | alpha={r.get('alpha')} "
-                                     f"top_vocab={r.get('top_vocab')} |"):
+                           lambda r: f"{r['experiment']} | {r['model']} | "
+                                     + "".join(f"{k}={setting(r, k)} " for k in axes) + "|"):
         print(line)
     for k, v in written.items():
         print(f"{k}: {v}")

@@ -1,5 +1,6 @@
-"""Figures of a sweep or a results file: a heatmap of the headline over alpha x top_vocab, and a
-bar chart of the modes. matplotlib is imported only when a figure is drawn."""
+"""Figures of a sweep or a results file: the headline over the keys the runs varied (a heatmap
+over two, a line chart over one), and a bar chart of the modes. matplotlib is imported only
+when a figure is drawn."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from typing import Any, Iterable
 
 log = logging.getLogger("musicexp")
 
-HEATMAP_PNG = "heatmap_f1_alpha_top_vocab.png"
 MODES_PNG = "modes_f1.png"
 #: above this many distinct values on an axis the heatmap becomes a scatter plot (Optuna)
 MAX_HEATMAP_VALUES = 12
+
+
+def sweep_png(axes: list[str]) -> str:
+    """The figure's file name, after the keys on its axes (the first two)."""
+    return f"heatmap_f1_{axes[0]}_x_{axes[1]}.png" if len(axes) > 1 else f"line_f1_{axes[0]}.png"
 
 
 def mode_rank(mode: Any) -> tuple:
@@ -60,33 +65,56 @@ def config_key(r: dict, besides: Iterable[str] = ()) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in r.items() if k.startswith("steps.") and k not in skip))
 
 
-def _groups(rows: list[dict]) -> dict[tuple, list[dict]]:
+def _groups(rows: list[dict], axes: list[str]) -> dict[tuple, list[dict]]:
     """Rows by (dataset, mode, task, model, every other setting): no panel mixes configurations."""
     g: dict[tuple, list[dict]] = defaultdict(list)
-    axes = ("steps.sgt.alpha", "steps.sgt.top_vocab")
     for r in rows:
         g[(r.get("dataset_id"), r.get("mode"), r.get("task"), r.get("model"), config_key(r, axes))].append(r)
     return dict(sorted(g.items(), key=lambda kv: (str(kv[0][0]), mode_rank(kv[0][1]), str(kv[0][2:]))))
 
 
-def plot_heatmap(rows: list[dict], path: Path, max_panels: int = 6) -> Path | None:
-    """The CV score (pooled macro-F1, the one that chooses) over alpha (rows) x top_vocab (columns),
-    one panel per configuration whose alpha or top_vocab varies; cells annotated with the 95%
-    interval; the best cell boxed, cells inside its interval marked "≈" (the sweep does not
-    separate them). Cells holding several records (repeated runs) show their average and n."""
+def _value(v: Any) -> Any:
+    """An axis value: a number when it is one, else its text (a config group's option, a list)."""
+    f = _num(v)
+    return round(f, 6) if f is not None else str(v)
+
+
+def _ticks(values: Iterable) -> list:
+    vs = set(values)
+    return sorted(vs) if all(isinstance(v, float) for v in vs) else sorted(vs, key=str)
+
+
+def _label(v: Any) -> str:
+    return _fmt(v) if isinstance(v, float) else str(v)
+
+
+def plot_sweep(rows: list[dict], out_dir: Path, axes: list[str], max_panels: int = 6) -> Path | None:
+    """The CV score (pooled macro-F1, the one that chooses) over the swept keys ``axes``: over two
+    a heatmap (the first key's values as rows, the second's as columns), over one a line chart;
+    with more than two the first two are drawn and each combination of the others is a panel
+    of its own (a warning says so). One panel per configuration whose swept values vary; the
+    95% intervals shown; the best cell boxed, cells inside its interval marked "≈" (the sweep
+    does not separate them). Cells holding several records (repeated runs) show their average."""
+    if not axes:
+        return None
+    if len(axes) > 2:
+        log.warning("report: %d keys were swept (%s); the figure is over the first two, one panel per value "
+                    "of the others", len(axes), ", ".join(axes))
+    xs = axes[:2]
     pts = []
     for r in _dedupe(rows):
-        a, v, m = _num(r.get("alpha")), _num(r.get("top_vocab")), _num(r.get("score"))
-        if a is not None and v is not None and m is not None:
-            pts.append({**r, "_a": round(a, 6), "_v": v, "_m": m, "_lo": _num(r.get("score_low")),
+        m = _num(r.get("score"))
+        vals = [r.get(k) for k in xs]
+        if m is not None and all(v is not None for v in vals):
+            pts.append({**r, "_a": _value(vals[0]), "_v": _value(vals[-1]), "_m": m, "_lo": _num(r.get("score_low")),
                         "_hi": _num(r.get("score_high"))})
-    panels = [(k, g) for k, g in _groups(pts).items()
+    panels = [(k, g) for k, g in _groups(pts, xs).items()
               if len({p["_a"] for p in g}) > 1 or len({p["_v"] for p in g}) > 1]
     if not panels:
         return None
     if len(panels) > max_panels:
-        log.warning("heatmap: %d groups vary alpha/top_vocab; drawing the first %d (filter to see others)",
-                    len(panels), max_panels)
+        log.warning("report: %d groups vary %s; drawing the first %d (filter to see others)",
+                    len(panels), " x ".join(xs), max_panels)
         panels = panels[:max_panels]
     plt = _pyplot()
     vals = [p["_m"] for _, g in panels for p in g]
@@ -97,35 +125,61 @@ def plot_heatmap(rows: list[dict], path: Path, max_panels: int = 6) -> Path | No
     sizes = []
     for _, g in panels:
         na, nv = len({p["_a"] for p in g}), len({p["_v"] for p in g})
-        sizes.append((max(3.2, 1.25 * nv + 1.4), max(2.6, 0.85 * na + 1.4)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(sum(w for w, _ in sizes) + 1.2, max(h for _, h in sizes) + 0.9),
-                             squeeze=False)
+        sizes.append((max(3.2, 1.25 * nv + 1.4), max(2.6, 0.85 * na + 1.4)) if len(xs) > 1 else (max(3.6, nv + 2), 3.2))
+    fig, panes = plt.subplots(1, len(panels), figsize=(sum(w for w, _ in sizes) + 1.2, max(h for _, h in sizes) + 0.9),
+                              squeeze=False)
     im = None
     differing = _differing([k[4] for k, _ in panels])
-    for ax, ((ds, mode, task, model, cfg), g) in zip(axes[0], panels):
-        alphas, vocabs = sorted({p["_a"] for p in g}), sorted({p["_v"] for p in g})
-        if len(alphas) > MAX_HEATMAP_VALUES or len(vocabs) > MAX_HEATMAP_VALUES:
-            im = _scatter_panel(ax, g, vmin, vmax)
+    for ax, ((ds, mode, task, model, cfg), g) in zip(panes[0], panels):
+        rows_, cols = _ticks(p["_a"] for p in g), _ticks(p["_v"] for p in g)
+        if len(xs) == 1:
+            _line_panel(ax, g, cols, xs[0])
+        elif (len(rows_) > MAX_HEATMAP_VALUES or len(cols) > MAX_HEATMAP_VALUES) and all(
+                isinstance(v, float) for v in rows_ + cols):
+            im = _scatter_panel(ax, g, vmin, vmax, xs)
         else:
-            im = _heat_panel(ax, g, alphas, vocabs, vmin, vmax)
+            im = _heat_panel(ax, g, rows_, cols, vmin, vmax, xs)
         extra = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in cfg if k in differing)
         ax.set_title(f"{ds} | {mode} | task={task} | {model}" + (f"\n{extra}" if extra else ""), fontsize=9)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.9, label="CV score: pooled macro-F1")
-    fig.suptitle("CV score over alpha x top_vocab (cell: score [95% CI]; box: chosen; "
-                 "≈: inside the chosen one's interval)", fontsize=10)
+    if im is not None:
+        fig.colorbar(im, ax=list(panes[0]), shrink=0.9, label="CV score: pooled macro-F1")
+        fig.suptitle(f"CV score over {xs[0]} x {xs[1]} (cell: score [95% CI]; box: chosen; "
+                     "≈: inside the chosen one's interval)", fontsize=10)
+    else:
+        fig.suptitle(f"CV score over {xs[0]} (bars: 95% CI; red: chosen)", fontsize=10)
+    path = out_dir / sweep_png(xs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def _heat_panel(ax, g: list[dict], alphas: list, vocabs: list, vmin: float, vmax: float):
+def _line_panel(ax, g: list[dict], values: list, key: str) -> None:
+    """The score (mean of a value's records) with its interval, at each value of one swept key."""
+    at = {v: [p for p in g if p["_v"] == v] for v in values}
+    pos = values if all(isinstance(v, float) for v in values) else list(range(len(values)))
+    ys = [sum(p["_m"] for p in ps) / len(ps) for ps in at.values()]
+    lo = [y - (_mean_of([p["_lo"] for p in ps]) if _mean_of([p["_lo"] for p in ps]) is not None else y)
+          for y, ps in zip(ys, at.values())]
+    hi = [(_mean_of([p["_hi"] for p in ps]) if _mean_of([p["_hi"] for p in ps]) is not None else y) - y
+          for y, ps in zip(ys, at.values())]
+    ax.errorbar(pos, ys, yerr=[lo, hi], marker="o", capsize=4)
+    best = max(range(len(ys)), key=ys.__getitem__)
+    ax.plot([pos[best]], [ys[best]], "o", color="red", zorder=5)
+    for x, y in zip(pos, ys):
+        ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.set_xticks(pos, [_label(v) for v in values])
+    ax.set_xlabel(key)
+    ax.set_ylabel("CV score: pooled macro-F1")
+
+
+def _heat_panel(ax, g: list[dict], ys: list, xs: list, vmin: float, vmax: float, axes: list[str]):
     import numpy as np
 
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for p in g:
-        cells[(alphas.index(p["_a"]), vocabs.index(p["_v"]))].append(p)
-    mean = np.full((len(alphas), len(vocabs)), np.nan)
+        cells[(ys.index(p["_a"]), xs.index(p["_v"]))].append(p)
+    mean = np.full((len(ys), len(xs)), np.nan)
     for (i, j), ps in cells.items():
         mean[i, j] = sum(p["_m"] for p in ps) / len(ps)
     im = ax.imshow(np.ma.masked_invalid(mean), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto", origin="lower")
@@ -139,10 +193,10 @@ def _heat_panel(ax, g: list[dict], alphas: list, vocabs: list, vmin: float, vmax
             + (f"\n(n={len(ps)})" if len(ps) > 1 else "")
         ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="black" if mean[i, j] > mid else "white")
     ax.add_patch(_rect((bj - 0.48, bi - 0.48), 0.96, 0.96))
-    ax.set_xticks(range(len(vocabs)), [_fmt(v) for v in vocabs])
-    ax.set_yticks(range(len(alphas)), [_fmt(a) for a in alphas])
-    ax.set_xlabel("top_vocab")
-    ax.set_ylabel("alpha")
+    ax.set_xticks(range(len(xs)), [_label(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [_label(a) for a in ys])
+    ax.set_xlabel(axes[1])
+    ax.set_ylabel(axes[0])
     return im
 
 
@@ -166,16 +220,17 @@ def _rect(xy, w, h):
     return Rectangle(xy, w, h, fill=False, edgecolor="red", linewidth=2)
 
 
-def _scatter_panel(ax, g: list[dict], vmin: float, vmax: float):
+def _scatter_panel(ax, g: list[dict], vmin: float, vmax: float, axes: list[str]):
     im = ax.scatter([p["_v"] for p in g], [p["_a"] for p in g], c=[p["_m"] for p in g], cmap="viridis",
                     vmin=vmin, vmax=vmax, s=90, edgecolors="k")
     best = max(g, key=lambda p: p["_m"])
     ci = f" [{best['_lo']:.2f}, {best['_hi']:.2f}]" if best["_lo"] is not None else ""
     ax.annotate(f"{best['_m']:.3f}{ci}", (best["_v"], best["_a"]), textcoords="offset points",
                 xytext=(6, 6), fontsize=8, color="red")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("top_vocab")
-    ax.set_ylabel("alpha")
+    if min(p["_v"] for p in g) > 0 and max(p["_v"] for p in g) >= 16 * min(p["_v"] for p in g):
+        ax.set_xscale("log", base=2)  # (a vocabulary size from 8 to 512)
+    ax.set_xlabel(axes[1])
+    ax.set_ylabel(axes[0])
     return im
 
 

@@ -1,7 +1,7 @@
 """Summary rows of results records, and the report of a sweep folder or a results file.
 
 A sweep job's own record (``musicexp_job.json`` in its Hydra folder) is written by the run
-itself (musicexp.engine.runner): its records, the settings it ran with, and which steps it
+itself (musicexp.engine.job): its records, the settings it ran with, and which steps it
 computed or reused. The callback adds the job's number and status; this module only reads.
 """
 
@@ -13,15 +13,38 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from musicexp.engine.runner import JOB_FILE
-from musicexp.evaluation.console import fmt_ci, fmt_diff, fmt_mdd, fmt_p
-from musicexp.tools.report.plots import HEATMAP_PNG, MODES_PNG, plot_heatmap, plot_modes
+from musicexp.engine.job import JOB_FILE
+from musicexp.evaluation.headline import fmt_ci, fmt_diff, fmt_mdd, fmt_p
+from musicexp.tools.report.plots import MODES_PNG, plot_modes, plot_sweep
 
 log = logging.getLogger("musicexp")
 
 SUMMARY_CSV = "summary.csv"
-#: the SGT settings every row carries (the heatmap's axes and the usual search space)
-PARAMS = {"alpha": "steps.sgt.alpha", "max_dt_beats": "steps.sgt.max_dt_beats", "top_vocab": "steps.sgt.top_vocab"}
+
+
+def swept_keys(override_lists: list[list[str]]) -> list[str]:
+    """The keys a sweep varied: those whose command-line value is not the same in every run
+    (a key set in some runs only counts too), in the order they were first given. Hydra's own
+    keys are left out. The axes of the report's figure, and a column of summary.csv each."""
+    def given(overrides) -> dict[str, str]:
+        out = {}
+        for o in overrides or []:
+            key, _, value = str(o).lstrip("+~").partition("=")
+            if not key.startswith("hydra"):
+                out[key] = value  # (the last one wins, as in Hydra)
+        return out
+
+    runs = [given(o) for o in override_lists]
+    keys = list(dict.fromkeys(k for r in runs for k in r))
+    return [k for k in keys if len({r.get(k) for r in runs}) > 1]
+
+
+def filter_records(recs: list[dict], dataset=None, experiment=None, mode=None, task=None) -> list[dict]:
+    """The records whose dataset, experiment, mode and task are among those asked (None: any)."""
+    for key, want in (("dataset_id", dataset), ("experiment", experiment), ("mode", mode), ("task", task)):
+        if want:
+            recs = [r for r in recs if str(r.get(key)) in set(want)]
+    return recs
 
 
 def setting(rec: dict, key: str) -> Any:
@@ -43,12 +66,12 @@ def per_fold(rec: dict) -> tuple[Any, Any]:
     return rec.get("f1_mean"), rec.get("f1_std")
 
 
-def record_row(rec: dict, step_status: dict | None = None) -> dict:
-    """One summary row for one results record (records written before intervals existed give
-    their score without one)."""
+def record_row(rec: dict, axes: list[str], step_status: dict | None = None) -> dict:
+    """One summary row for one results record, with a column per swept key in ``axes``
+    (records written before intervals existed give their score without one)."""
     mean, std = per_fold(rec)
     row: dict[str, Any] = {k: rec.get(k) for k in ("dataset_id", "experiment", "mode", "task", "model")}
-    row.update({k: setting(rec, key) for k, key in PARAMS.items()})
+    row.update({key: setting(rec, key) for key in axes})
     row["overrides"] = " ".join(rec.get("overrides") or [])
     row.update(score=rec.get("score", mean), score_low=rec.get("score_low"), score_high=rec.get("score_high"),
                holdout_score=rec.get("holdout_score"), holdout_score_low=rec.get("holdout_score_low"),
@@ -57,6 +80,10 @@ def record_row(rec: dict, step_status: dict | None = None) -> dict:
     for k, v in rec.items():
         if (k.endswith(("_mean", "_std")) or k.startswith("steps.")) and k not in row:
             row[k] = v
+    for o in rec.get("overrides") or []:  # (records made before settings were recorded: from the command line)
+        key = str(o).lstrip("+~").partition("=")[0]
+        if key.startswith("steps.") and key not in row:
+            row[key] = setting(rec, key)
     status = step_status or rec.get("step_status") or {}
     row["cache_hits"] = sum(1 for s in status.values() if s == "cached")
     row["steps_computed"] = sum(1 for s in status.values() if s in ("ran", "forced"))
@@ -70,17 +97,17 @@ def record_row(rec: dict, step_status: dict | None = None) -> dict:
     return row
 
 
-def job_rows(job: dict) -> list[dict]:
+def job_rows(job: dict, axes: list[str]) -> list[dict]:
     """Summary rows of one sweep job (one per record; one row with the error if it failed)."""
     head = {"job": job.get("job_num"), "job_status": job.get("status"), "overrides": " ".join(job.get("overrides", [])),
             "job_seconds": job.get("job_seconds")}
     if not job.get("records"):
         settings = job.get("settings") or {}
-        return [{**head, **{k: settings.get(key) for k, key in PARAMS.items()},
+        return [{**head, **{key: settings.get(key, setting(job, key)) for key in axes},
                  "error": job.get("error") or "no results record found for this job"}]
     rows = []
     for rec in job["records"]:
-        row = record_row(rec, job.get("step_status"))
+        row = record_row(rec, axes, job.get("step_status"))
         row.update(head)  # the job's own overrides: the record may have been written by an earlier run
         rows.append(row)
     return rows
@@ -179,12 +206,12 @@ def format_step_table(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _figures(rows: list[dict], out_dir: Path, modes_chart: bool) -> dict[str, Path]:
+def _figures(rows: list[dict], out_dir: Path, axes: list[str], modes_chart: bool) -> dict[str, Path]:
     written = {"summary": write_rows_csv(rows, out_dir / SUMMARY_CSV)}
     ok = [r for r in rows if r.get("score") is not None]
-    heat = plot_heatmap(ok, out_dir / HEATMAP_PNG)
-    if heat:
-        written["heatmap"] = heat
+    figure = plot_sweep(ok, out_dir, axes)
+    if figure:
+        written["heatmap" if len(axes) > 1 else "line"] = figure
     if ok and modes_chart:
         written["modes"] = plot_modes(ok, out_dir / MODES_PNG)
     return written
@@ -196,12 +223,13 @@ def sweep_report(sweep_dir: Path, token: str | None = None, out_dir: Path | None
     if not jobs:
         log.warning("sweep report: no %s under %s (did the jobs run musicexp?)", JOB_FILE, sweep_dir)
         return {}
-    rows = mark_best(mark_swept([r for j in jobs for r in job_rows(j)]))
+    axes = swept_keys([j.get("overrides") or [] for j in jobs])
+    rows = mark_best(mark_swept([r for j in jobs for r in job_rows(j, axes)]))
     ok = [r for r in rows if r.get("score") is not None]
-    written = _figures(rows, out_dir or sweep_dir, len({r.get("mode") for r in ok}) > 1)
+    written = _figures(rows, out_dir or sweep_dir, axes, len({r.get("mode") for r in ok}) > 1)
     failed = [j for j in jobs if j.get("status") != "COMPLETED"]
     lines = [f"sweep report: {len(jobs)} jobs ({len(jobs) - len(failed)} completed, {len(failed)} failed), "
-             f"{len(ok)} records", format_step_table(step_table(jobs))]
+             f"{len(ok)} records; swept: {', '.join(axes) or 'nothing'}", format_step_table(step_table(jobs))]
     lines.extend(best_lines(ok, lambda r: f"job {r.get('job')} [{r.get('swept')}]"))
     lines.extend(f"  {k}: {v}" for k, v in written.items())
     log.info("\n".join(lines))
@@ -209,18 +237,17 @@ def sweep_report(sweep_dir: Path, token: str | None = None, out_dir: Path | None
 
 
 def report_results(results: Path, out_dir: Path, dataset=None, experiment=None, mode=None,
-                   task=None) -> tuple[dict[str, Path], list[dict]]:
-    """summary.csv, heatmap (if alpha / top_vocab vary) and modes chart for a results file."""
+                   task=None) -> tuple[dict[str, Path], list[dict], list[str]]:
+    """summary.csv, the figure over the keys the runs varied, and the modes chart for a results
+    file; returns (files written, rows, the varied keys)."""
     from musicexp.engine.results import read_jsonl
 
-    recs = read_jsonl(results)
-    for key, want in (("dataset_id", dataset), ("experiment", experiment), ("mode", mode), ("task", task)):
-        if want:
-            recs = [r for r in recs if str(r.get(key)) in set(want)]
-    rows = mark_best(mark_swept([record_row(r) for r in recs]))
+    recs = filter_records(read_jsonl(results), dataset, experiment, mode, task)
+    axes = swept_keys([r.get("overrides") or [] for r in recs])
+    rows = mark_best(mark_swept([record_row(r, axes) for r in recs]))
     if not rows:
-        return {}, rows
-    return _figures(rows, out_dir, True), rows
+        return {}, rows, axes
+    return _figures(rows, out_dir, axes, True), rows, axes
 
 
 def select(recs: list[dict], ref: str) -> list[dict]:

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable
 
-from musicexp.engine.fsutil import file_sha256
+from musicexp.core.fsutil import file_sha256
 
 
 def canonical(obj: Any) -> Any:

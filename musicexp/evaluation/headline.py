@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-#: significance level of the comparisons the summary states
-ALPHA = 0.05
+from musicexp.evaluation.protocol import ALPHA
 
 #: per metadata family (musicexp.features.metadata.FAMILIES): how it is named, what takes it out
 REMEDY = {

@@ -1,4 +1,4 @@
-"""The step graph of one run: which registered steps it needs, in which order, with which hash.
+"""The step plan of one run: which registered steps it needs, in which order, with which hash.
 
 Every hash is computed before anything runs: it is a pure function of the step's declared
 parameters, its data identity and its upstream hashes, so a skipped step can still be found in
@@ -7,13 +7,14 @@ the cache, and a fully cached run reads nothing but small files.
 
 from __future__ import annotations
 
+import graphlib
 from dataclasses import dataclass
 from typing import Any
 
-from musicexp.engine import registry
-from musicexp.engine.hashing import canonical, digest
-from musicexp.engine.registry import DOWNSTREAM, HASHED, UNHASHED, Params, Step
-from musicexp.errors import UserError
+from musicexp.core import registry
+from musicexp.core.hashing import canonical, digest
+from musicexp.core.registry import DOWNSTREAM, HASHED, UNHASHED, Params, Step
+from musicexp.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def plan(cfg: Any, dataset: Any) -> dict[str, Node]:
                                 f"(registered: {', '.join(steps)})")
             todo.append(d)
     nodes: dict[str, Node] = {}
-    for name in _toposort(deps, list(steps)):
+    for name in _order(deps, list(steps)):
         step = steps[name]
         params, settings = step_params(cfg, name)
         ident = {"step": name, "version": step.version, "params": canonical(params.plain()),
@@ -92,16 +93,21 @@ def plan(cfg: Any, dataset: Any) -> dict[str, Node]:
     return nodes
 
 
-def _toposort(deps: dict[str, tuple[str, ...]], rank: list[str]) -> list[str]:
+def _order(deps: dict[str, tuple[str, ...]], rank: list[str]) -> list[str]:
+    """A topological order of ``deps``; among the steps ready at a moment, the first registered."""
+    sorter = graphlib.TopologicalSorter(deps)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        raise UserError(f"the steps {sorted(set(exc.args[1]))} depend on each other in a cycle") from None
     order: list[str] = []
-    left = dict(deps)
-    while left:
-        ready = [n for n in left if all(d in order for d in left[n])]
-        if not ready:
-            raise UserError(f"the steps {sorted(left)} depend on each other in a cycle")
-        ready.sort(key=rank.index)
-        order.append(ready[0])
-        del left[ready[0]]
+    ready: set[str] = set()
+    while sorter.is_active():
+        ready.update(sorter.get_ready())
+        first = min(ready, key=rank.index)
+        ready.discard(first)
+        order.append(first)
+        sorter.done(first)
     return order
 
 

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from musicexp.engine import faults
+from musicexp.core import faults
 
 #: this machine's tag in temporary names (a pid means nothing on another host)
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
