@@ -100,7 +100,7 @@ def test_rare_classes_are_dropped_with_a_warning_and_counted(compose, tmp_path, 
         r = run(compose(tiny_overrides(data, tmp_path)))
     (rec,) = r.records
     warning = " ".join(m for m in caplog.messages if "min_class_count" in m)
-    assert "composer: delta (2 pieces), epsilon (1 pieces)" in warning and "18 of 21 pieces kept" in warning
+    assert "composer: delta (2 pieces), epsilon (1 piece)" in warning and "18 of 21 pieces kept" in warning
     assert rec["n_pieces"] == 18 and rec["n_pieces_labelled"] == 21
     assert rec["n_pieces_composer"] == rec["n_pieces_era"] == 18  # the pieces each task was scored on
     assert rec["dropped_classes"] == {"composer": {"delta": {"groups": 2, "pieces": 2},
