@@ -369,3 +369,26 @@ def test_paired_bootstrap_of_a_difference_equals_the_replicate_by_replicate_comp
     assert est1 == pytest.approx(np.mean([st.macro_f1(y[k], mode1[0][k], nc[k]) for k in "ab"]), abs=1e-12)
     lo, hi = np.quantile(reps1 - reps2, [0.025, 0.975])
     assert lo <= est1 - est2 <= hi
+
+
+def test_the_objective_is_a_named_mode_and_the_runs_score(compose, tiny_data, tmp_path, caplog):
+    args = tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[sgt_only,meta_only]")
+    with caplog.at_level(logging.INFO, logger="musicexp"):
+        first = run(compose(args))
+        named = run(compose(args + ["steps.train.objective=meta_only"]))
+    # by default the first mode; named, that mode: the score a sweeper gets and the step table's
+    assert [r["is_objective"] for r in first.records] == [True, False] and first.score == first.records[0]["score"]
+    meta = next(r for r in named.records if r["mode"] == "meta_only")
+    assert meta["is_objective"] and meta["objective"] == "meta_only" and named.score == meta["score"]
+    assert named.steps["train"].artifact.meta["summary"]["objective"] == "meta_only"
+    text = "\n".join(caplog.messages)
+    assert f"objective (the run's score, returned to a sweeper): meta_only {meta['score']:.3f} " \
+           "(steps.train.objective)" in text
+    assert "(the first of steps.train.modes; steps.train.objective names another)" in text
+
+
+def test_an_objective_that_is_not_a_mode_is_a_config_error(compose, tiny_data, tmp_path):
+    from musicexp.engine.validate import ConfigError
+
+    with pytest.raises(ConfigError, match=r"objective='late_fusion' is not allowed: it must be one of modes"):
+        run(compose(tiny_overrides(tiny_data, tmp_path, "steps.train.objective=late_fusion")))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_dataset, run_cli, tiny_overrides
+from musicexp.evaluation import statistics as st
 from musicexp.engine.results import read_jsonl
 
 STEPS = ("notes", "labels", "sgt", "train")
@@ -294,7 +295,8 @@ def test_multirun_builds_the_embedded_dataset_once_before_the_jobs(compose, monk
 
 def test_a_sweep_chooses_by_cv_and_confirms_on_a_part_no_cv_saw(tmp_path):
     """Every job keeps the same held-out works out of its CV; the report names the job the CV
-    score chose and that job's score on the held-out part; jobs inside its interval are marked."""
+    score chose and that job's score on the held-out part; the other jobs are compared with it by
+    the corrected t-test on the same folds, Holm-adjusted."""
     data = make_dataset(tmp_path / "midi", per_class=12, groups=True)
     sweep = tmp_path / "sweep"
     proc = multirun(tmp_path, data, sweep, "dataset.labels.group_column=group", "steps.sgt.top_vocab=12",
@@ -317,10 +319,14 @@ def test_a_sweep_chooses_by_cv_and_confirms_on_a_part_no_cv_saw(tmp_path):
             and f"confirmed on the held-out part no CV saw: {chosen['holdout_score']:.3f}" in out)
     rows = {r["record_id"]: r for r in csv_rows(sweep / "summary.csv")}
     assert rows[chosen["record_id"]]["chosen"] == "True"
-    for rec in records:
-        if rec is not chosen:
-            inside = rec["score"] >= chosen["score_low"]
-            assert rows[rec["record_id"]]["inside_best_interval"] == str(inside)
+    others = [r for r in records if r is not chosen]
+    raw = [st.corrected_resampled_ttest([a - b for a, b in zip(r["fold_f1"], chosen["fold_f1"])],
+                                        chosen["fold_train_mean"], chosen["fold_test_mean"]).p for r in others]
+    for rec, p in zip(others, st.holm(raw)):
+        assert float(rows[rec["record_id"]]["p_vs_chosen"]) == pytest.approx(p, rel=1e-9)
+        assert rows[rec["record_id"]]["below_chosen"] == str(bool(p < 0.05))
+    same = sum(p >= 0.05 for p in st.holm(raw))
+    assert (f"{same} other record(s) not significantly below it" in out) == (same > 0)
     assert_png(sweep / "line_f1_steps.sgt.alpha.png")  # top_vocab is the same in every job: one axis
 
 

@@ -155,7 +155,8 @@ class Step:
         ``dataset.on_error=raise`` stops at the first, for computed and reused artifacts alike;
       report(artifact, records, verbose) -> console lines after the step table (the records step's);
       files(artifact, records) -> {file name: text} written into the run's folder (reports).
-    ``records=True``: the run's target; its ``records`` output are the results records.
+    ``records=True``: the run's target; its ``records`` output are the results records (the one
+    flagged ``is_objective``, else the first, gives the run's score, returned to a sweeper).
     """
 
     name: str

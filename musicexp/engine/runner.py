@@ -59,8 +59,11 @@ class RunResult:
 
     @property
     def score(self) -> float | None:
-        """The headline of the first record (its ``score``): what a sweeper maximises."""
-        return self.records[0]["score"] if self.records else None
+        """The run's score, what a sweeper maximises: that of the record flagged ``is_objective``
+        (else the first record's)."""
+        if not self.records:
+            return None
+        return next((r for r in self.records if r.get("is_objective")), self.records[0])["score"]
 
     def status(self) -> dict[str, str]:
         return {n: r.status for n, r in self.steps.items()}

@@ -87,7 +87,10 @@ def summary_lines(recs: list[dict]) -> list[str]:
                      + (f"; works per class: {works}" if works else "") + "): " + ", ".join(
                          f"{r['mode']} {fmt_ci(r, 'holdout_score')}" for r in recs)
                      + (f"; macro-F1 over the classes it holds: it lacks {', '.join(absent)}" if absent else ""))
-    lines.append(f"  score (returned to a sweeper): {r0['mode']} {r0['score']:.3f}, the first mode of steps.train.modes")
+    goal = next((r for r in recs if r.get("is_objective")), r0)
+    lines.append(f"  objective (the run's score, returned to a sweeper): {goal['mode']} {goal['score']:.3f} "
+                 + ("(steps.train.objective)" if goal.get("steps.train.objective") else
+                    "(the first of steps.train.modes; steps.train.objective names another)"))
     others = [r for r in recs if r["mode"] != r["best_mode"]]
     sig = [r["mode"] for r in others if r.get("significant_vs_best")]
     same = [r["mode"] for r in others if not r.get("significant_vs_best")]

@@ -143,6 +143,9 @@ def build(study, params) -> list[dict]:
         _control_fields(recs, study, tasks, n_classes, pre, seed, n_boot)
     _compare(recs, study, preds, tasks, pre, n_train, n_test)
     _paired_intervals(recs, study, preds, tasks, n_classes, seed, n_boot)
+    goal = params.objective or recs[0]["mode"]
+    for rec in recs:  # the run's score (what a sweeper optimises): the objective mode's
+        rec["objective"], rec["is_objective"] = goal, rec["mode"] == goal
     return recs
 
 

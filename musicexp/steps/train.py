@@ -14,7 +14,7 @@ from omegaconf import II
 from musicexp.core.registry import UNHASHED, Step, ge, gt, param, register_step, within
 from musicexp.evaluation.modes import default_modes
 
-VERSION = "6"  # 6: repeats=3 by default, minimum detectable differences, comparisons with the metadata control, derived tasks
+VERSION = "6"  # 6: the objective, repeats=3 by default, minimum detectable differences, comparisons with the metadata control, derived tasks
 # (5: the MLP trained by one compiled graph per architecture, trainer=compiled)
 # (4: pooled headline with intervals, repeats, grouped class support, inner split by groups)
 # (3: the blocks' train-time options enter the hash as params.<step>.<key>)
@@ -57,6 +57,8 @@ class TrainConf:
     class_weight: ClassWeight = param(ClassWeight.none, doc="none | balanced (both models)")
     metadata_control: bool = param(True, doc="score a logistic regression on edition metadata alone, same folds")
     modes: List[str] = param(factory=default_modes, doc="<block>_only, early_fusion, late_fusion, early:a+b, late:a+b")
+    objective: Optional[str] = param(None, doc="the mode whose CV score is the run's score (what a sweeper optimises, "
+                                               "score= in the step table); null: the first of modes")
     model: Model = param(Model.mlp, doc="mlp (Keras, as the older pipeline) | logreg (fast baseline)")
     grouped: bool = param(True, doc="keep the dataset's groups on one side of every split")
     log1p: bool = param(True, doc="log1p before scaling (blocks with prep=reduce, e.g. sgt)")
@@ -88,6 +90,8 @@ class TrainConf:
                 parse(m)
             except ValueError as exc:
                 out.append(f"modes: {exc}")
+        if node.objective is not None and node.objective not in node.modes:
+            out.append(f"objective={node.objective!r} is not allowed: it must be one of modes {list(node.modes)}")
         return out
 
 
@@ -111,7 +115,8 @@ def run(inputs, params, ctx):
 
     study = cross_validate(inputs, params, ctx.settings.verbose, ctx.progress)
     records = build(study, params)
-    summary = {"score": round(records[0]["score"], 4), "pieces": len(study.pieces),
+    goal = next(r for r in records if r["is_objective"])
+    summary = {"objective": goal["mode"], "score": round(goal["score"], 4), "pieces": len(study.pieces),
                "folds": len(study.folds), "modes": [m.name for m in study.modes]}
     return artifact(study, records), summary
 

@@ -94,6 +94,8 @@ def record_row(rec: dict, axes: list[str], step_status: dict | None = None) -> d
     for step, h in (rec.get("step_hashes") or {}).items():
         row[f"{step}_hash"] = str(h)[:10]
     row.update({k: rec.get(k) for k in ("n_pieces", "n_splits", "seed", "run_id", "record_id", "started_at")})
+    # what the paired comparison with the chosen row needs (mark_best)
+    row.update({k: rec.get(k) for k in ("is_objective", "folds_id", "fold_f1", "fold_train_mean", "fold_test_mean")})
     return row
 
 
@@ -123,18 +125,33 @@ def mark_swept(rows: list[dict]) -> list[dict]:
 
 
 def mark_best(rows: list[dict]) -> list[dict]:
-    """Per (dataset, task) the row with the highest CV score is ``chosen``; every other row gets
-    ``inside_best_interval``: its score is not below the chosen row's interval."""
+    """Per (dataset, task) the row with the highest CV score is ``chosen`` (among the runs'
+    objective rows, ``is_objective``, when the records say which they are: what the sweep
+    optimised). Every other row on the same folds is compared with it by the corrected
+    resampled t-test on the paired per-fold scores, Holm-adjusted over those comparisons:
+    ``p_vs_chosen`` (adjusted) and ``below_chosen`` (adjusted p < 0.05); rows on other folds, or
+    without per-fold scores, get None (not paired)."""
+    from musicexp.evaluation.protocol import ALPHA
+    from musicexp.evaluation.statistics import corrected_resampled_ttest, holm
+
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         if r.get("score") is not None:
             groups[(r.get("dataset_id"), r.get("task"))].append(r)
     for g in groups.values():
-        best = max(g, key=lambda r: r["score"])
+        pool = [r for r in g if r.get("is_objective")] or g
+        best = max(pool, key=lambda r: r["score"])
+        paired = []
         for r in g:
             r["chosen"] = r is best
-            low = best.get("score_low")
-            r["inside_best_interval"] = None if low is None or r is best else bool(r["score"] >= low)
+            r["p_vs_chosen"] = r["below_chosen"] = None
+            if r is not best and r.get("fold_f1") and best.get("fold_f1") and r.get("folds_id") == best.get("folds_id"):
+                paired.append(r)
+        if paired:
+            diffs = [[a - b for a, b in zip(r["fold_f1"], best["fold_f1"])] for r in paired]
+            raw = [corrected_resampled_ttest(d, best["fold_train_mean"], best["fold_test_mean"]).p for d in diffs]
+            for r, p in zip(paired, holm(raw)):
+                r["p_vs_chosen"], r["below_chosen"] = float(p), bool(p < ALPHA)
     return rows
 
 
@@ -143,8 +160,9 @@ def best_lines(rows: list[dict], name) -> list[str]:
     tell apart, per (dataset, task)."""
     lines = []
     for r in [r for r in rows if r.get("chosen")]:
-        same = [x for x in rows if x.get("inside_best_interval") and (x.get("dataset_id"), x.get("task")) ==
-                (r.get("dataset_id"), r.get("task"))]
+        peers = [x for x in rows if x is not r and (x.get("dataset_id"), x.get("task")) == (r.get("dataset_id"), r.get("task"))]
+        same = [x for x in peers if x.get("below_chosen") is False]
+        unpaired = [x for x in peers if x.get("below_chosen") is None]
         line = (f"chosen by the CV score ({r.get('dataset_id')}, task={r.get('task')}): {name(r)} {r.get('mode')} "
                 f"{fmt_ci(r)}")
         if r.get("holdout_score") is not None:
@@ -153,8 +171,11 @@ def best_lines(rows: list[dict], name) -> list[str]:
             line += "; no held-out part (steps.train.holdout=0): this score also chose it, so it is optimistic"
         lines.append(line)
         if same:
-            lines.append(f"  {len(same)} other record(s) score inside its 95% interval: this data does not separate "
-                         f"them from it")
+            lines.append(f"  {len(same)} other record(s) not significantly below it (corrected t on the same folds, "
+                         "Holm-adjusted p >= 0.05): this data does not separate them from it")
+        if unpaired:
+            lines.append(f"  {len(unpaired)} other record(s) on other folds (another seed, n_splits or repeats): not "
+                         "compared")
     return lines
 
 
