@@ -392,3 +392,21 @@ def test_an_objective_that_is_not_a_mode_is_a_config_error(compose, tiny_data, t
 
     with pytest.raises(ConfigError, match=r"objective='late_fusion' is not allowed: it must be one of modes"):
         run(compose(tiny_overrides(tiny_data, tmp_path, "steps.train.objective=late_fusion")))
+
+
+def test_compare_calls_no_embedding_difference_within_its_run_to_run_noise():
+    from musicexp.tools.report.summary import EMBED_NOISE, compare
+
+    def rec(run, mode, score, folds):
+        return {"run_id": run, "dataset_id": "d", "mode": mode, "task": "both", "score": score, "fold_f1": folds,
+                "folds_id": "f", "fold_train_mean": 80.0, "fold_test_mean": 20.0}
+
+    folds = [0.7, 0.72, 0.69, 0.71, 0.73]
+    recs = [rec("A", "emb_only", 0.71, folds), rec("A", "sgt_only", 0.70, folds),
+            rec("B", "emb_only", 0.71 + EMBED_NOISE / 2, [f + 0.01 for f in folds]),
+            rec("B", "sgt_only", 0.71, [f + 0.01 for f in folds])]
+    rows = {r["mode"]: r for r in compare(recs, "A", "B")}
+    assert rows["emb_only"]["note"].startswith("within the run-to-run noise of the 2-thread embedding")
+    assert rows["sgt_only"]["note"] == ""  # bit-reproducible: every difference counts
+    recs[2]["score"] = 0.71 + 2 * EMBED_NOISE
+    assert compare(recs, "A", "B")[0]["note"] == ""

@@ -276,9 +276,25 @@ def select(recs: list[dict], ref: str) -> list[dict]:
     return [r for r in recs if str(r.get("run_id", "")).startswith(ref) or str(r.get("config_hash", "")).startswith(ref)]
 
 
+#: run-to-run spread of a mode that reads the MIDI2vec embedding: word2vec with 2 threads is not
+#: bit-reproducible, and the same config moved emb_only by up to this much (docs/evaluation.md,
+#: "Run-to-run noise"); `--compare` calls no such difference a difference
+EMBED_NOISE = 0.02
+
+
+def _reads_embedding(mode: str) -> bool:
+    from musicexp.evaluation.modes import parse
+
+    try:
+        return "emb" in parse(mode).blocks
+    except ValueError:
+        return False
+
+
 def compare(recs: list[dict], a: str, b: str) -> list[dict]:
     """Pair the records of ``a`` and ``b`` by (dataset, mode, task): the difference of their CV
-    scores and the corrected resampled t-test on their per-fold scores (only on the same folds)."""
+    scores and the corrected resampled t-test on their per-fold scores (only on the same folds).
+    A mode that reads the embedding is not called different within ``EMBED_NOISE``."""
     from musicexp.evaluation.statistics import corrected_resampled_ttest
 
     first = {(r.get("dataset_id"), r.get("mode"), r.get("task")): r for r in select(recs, a)}
@@ -297,6 +313,9 @@ def compare(recs: list[dict], a: str, b: str) -> list[dict]:
         else:
             diffs = [y - x for x, y in zip(r1["fold_f1"], r2["fold_f1"])]
             row["p_t"] = corrected_resampled_ttest(diffs, r1["fold_train_mean"], r1["fold_test_mean"]).p
+        if _reads_embedding(str(key[1])) and abs(row["diff"]) <= EMBED_NOISE:
+            row["note"] = (f"within the run-to-run noise of the 2-thread embedding (+-{EMBED_NOISE}): not a difference"
+                           + (f"; {row['note']}" if row["note"] else ""))
         out.append(row)
     return out
 
