@@ -93,8 +93,9 @@ def plot_sweep(rows: list[dict], out_dir: Path, axes: list[str], max_panels: int
     a heatmap (the first key's values as rows, the second's as columns), over one a line chart;
     with more than two the first two are drawn and each combination of the others is a panel
     of its own (a warning says so). One panel per configuration whose swept values vary; the
-    95% intervals shown; the best cell boxed, cells inside its interval marked "≈" (the sweep
-    does not separate them). Cells holding several records (repeated runs) show their average."""
+    95% intervals shown; the best cell boxed, cells not significantly below the chosen record
+    (``below_chosen`` False: corrected t on the same folds, Holm) marked "≈" (the sweep does not
+    separate them). Cells holding several records (repeated runs) show their average."""
     if not axes:
         return None
     if len(axes) > 2:
@@ -144,7 +145,7 @@ def plot_sweep(rows: list[dict], out_dir: Path, axes: list[str], max_panels: int
     if im is not None:
         fig.colorbar(im, ax=list(panes[0]), shrink=0.9, label="CV score: pooled macro-F1")
         fig.suptitle(f"CV score over {xs[0]} x {xs[1]} (cell: score [95% CI]; box: chosen; "
-                     "≈: inside the chosen one's interval)", fontsize=10)
+                     "≈: not significantly below it, paired corrected t, Holm)", fontsize=10)
     else:
         fig.suptitle(f"CV score over {xs[0]} (bars: 95% CI; red: chosen)", fontsize=10)
     path = out_dir / sweep_png(xs)
@@ -185,10 +186,9 @@ def _heat_panel(ax, g: list[dict], ys: list, xs: list, vmin: float, vmax: float,
     im = ax.imshow(np.ma.masked_invalid(mean), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto", origin="lower")
     mid = (vmin + vmax) / 2
     bi, bj = np.unravel_index(np.nanargmax(mean), mean.shape)
-    floor = _mean_of([p["_lo"] for p in cells[(bi, bj)]])
     for (i, j), ps in cells.items():
         lo, hi = _mean_of([p["_lo"] for p in ps]), _mean_of([p["_hi"] for p in ps])
-        near = "≈ " if (i, j) != (bi, bj) and floor is not None and mean[i, j] >= floor else ""
+        near = "≈ " if (i, j) != (bi, bj) and all(p.get("below_chosen") is False for p in ps) else ""
         txt = f"{near}{mean[i, j]:.3f}" + (f"\n[{lo:.2f}, {hi:.2f}]" if lo is not None else "") \
             + (f"\n(n={len(ps)})" if len(ps) > 1 else "")
         ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="black" if mean[i, j] > mid else "white")
