@@ -132,7 +132,7 @@ def test_headline_pools_predictions_over_the_full_class_set_and_folds_use_presen
                   baseline=[{"t": np.array([1, 1, 1, 1, 0, 0, 0, 0])}],
                   fold_info={"x_only": [{}, {}]}, plan={"strat_name": "t", "n_labelled": 8, "min_count": 2,
                                                         "unit": "pieces", "dropped": {"t": {}}})
-    params = SimpleNamespace(task="t", model="logreg", n_splits=2, repeats=1, class_weight="none", seed=0,
+    params = SimpleNamespace(task="t", model="logreg", objective=None, n_splits=2, repeats=1, class_weight="none", seed=0,
                              n_boot=200)
     (rec,) = build(study, params)
     from sklearn.metrics import f1_score
