@@ -160,3 +160,33 @@ def test_experiment_quick_builds_no_graph_or_embedding(compose, tiny_data, tmp_p
     over = [o for o in tiny_overrides(tiny_data, tmp_path) if not o.startswith(("steps.train.modes", "steps.sgt"))]
     r = run(compose(over + ["experiment=quick"]))
     assert set(r.status()) == {"notes", "labels", "sgt", "train"} and r.records[0]["mode"] == "sgt_only"
+
+
+@pytest.mark.filterwarnings("ignore:The filesystem tracking backend:FutureWarning")
+def test_every_hashed_dataset_setting_is_a_column_and_an_mlflow_param(tiny_data, tmp_path):
+    """Two runs that differ only in dataset.neutralize differ in their records' columns, in
+    results.csv too, and the tracked run logs it; the columns come from the dataset schema."""
+    import mlflow
+
+    from musicexp.core.registry import UNHASHED
+    from musicexp.data.dataset import DatasetConf, LabelsConf
+    from musicexp.engine.schema import schema_keys
+
+    uri = (tmp_path / "mlruns").as_uri()
+    run_cli(tiny_overrides(tiny_data, tmp_path), tmp_path)
+    run_cli(tiny_overrides(tiny_data, tmp_path, "dataset.neutralize=[velocity]", "tracking.enabled=true",
+                           f"tracking.uri={uri}", "tracking.experiment=neutral"), tmp_path)
+    first, second = (json.loads(line) for line in (tmp_path / "results" / "results.jsonl").read_text().splitlines())
+    assert (first["dataset.neutralize"], second["dataset.neutralize"]) == ([], ["velocity"])
+    hashed = {f"dataset.{k}" for k, f in schema_keys(DatasetConf).items() if f.metadata["hash"] is not UNHASHED}
+    assert "dataset.on_error" not in hashed and {"dataset.labels.pattern", "dataset.fingerprint"} <= hashed
+    assert len(hashed) == len(schema_keys(DatasetConf)) - 1 and len(schema_keys(LabelsConf)) == 8
+    assert hashed <= set(first) and "dataset.on_error" not in first
+    assert (second["dataset.labels.pattern"], second["dataset.fingerprint"]) == (None, "stat")
+    rows = list(csv.DictReader(open(tmp_path / "results" / "results.csv")))
+    assert [r["dataset.neutralize"] for r in rows] == ["[]", '["velocity"]']
+    assert rows[0]["dataset.extensions"] == '[".mid", ".midi"]'
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (found,) = client.search_runs([client.get_experiment_by_name("neutral").experiment_id])
+    assert found.data.params["dataset.neutralize"] == '["velocity"]'
+    assert found.data.params["dataset.labels.source"] == "csv" and found.data.params["dataset.data_root"] == str(tiny_data)
