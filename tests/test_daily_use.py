@@ -195,14 +195,15 @@ def test_every_hashed_dataset_setting_is_a_column_and_an_mlflow_param(tiny_data,
 
 def test_help_lists_the_options_of_the_users_config_dir(tmp_path):
     """Every way of naming a config folder adds its options to --help, marked with the folder."""
-    for group, name in (("dataset", "mine"), ("experiment", "x"), ("model", "big")):
-        (tmp_path / "myconf" / group).mkdir(parents=True)
+    for group, name in (("dataset", "mine"), ("experiment", "x"), ("model", "big"), ("dataset", "data_100")):
+        (tmp_path / "myconf" / group).mkdir(parents=True, exist_ok=True)
         (tmp_path / "myconf" / group / f"{name}.yaml").write_text("# @package _global_\n")
     for given in (["--config-dir", "myconf"], ["-cd", "myconf"], ["--config-dir=myconf"]):
         out = subprocess.run([sys.executable, "-m", "musicexp", *given, "--help"], capture_output=True, text=True,
                              cwd=tmp_path)
         assert out.returncode == 0, out.stderr
-        assert re.search(r"dataset\s+data, data_100, .*mine \(myconf\)\n", out.stdout), out.stdout
+        assert re.search(r"dataset\s+data, data_100 \(myconf: not read, the packaged one is\), .*mine \(myconf\)\n",
+                         out.stdout), out.stdout  # (Hydra reads the packaged data_100)
         assert re.search(r"experiment\s+default, .*quick, x \(myconf\)\n", out.stdout)
         assert re.search(r"model\s+big \(myconf\)\n", out.stdout) and "steps/sgt        default, legacy" in out.stdout
     searched = subprocess.run([sys.executable, "-m", "musicexp", "hydra.searchpath=[file://myconf]", "--help"],

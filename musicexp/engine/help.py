@@ -1,5 +1,7 @@
-"""The command line's own answers: ``--help`` from the schema's docs, and a mistyped key stopped
-with the nearest valid one before Hydra composes (Hydra's message names no alternative)."""
+"""The command line's own answers, before Hydra composes: ``--help`` from the schema's docs and
+every config folder (the packaged tree and the user's ``--config-dir``), an override Hydra's
+grammar cannot read (an unquoted regex) with the quoting that works, and a mistyped key with the
+nearest valid one (Hydra's messages name neither)."""
 
 from __future__ import annotations
 
@@ -66,14 +68,23 @@ def config_groups(folders: list) -> list[str]:
 
 
 def _options(folders: list, group: str) -> list[str]:
-    """The group's options in every folder, a user's marked with its folder (``mine (myconf)``);
-    an option a user's folder also has is shown as the user's."""
+    """The group's options in every folder, a user's marked with its folder (``mine (myconf)``).
+    Of two files of one name Hydra reads the first folder's (the packaged one): a user's file
+    it never reads is marked so."""
     found: dict[str, str] = {}
+    hidden: dict[str, list[str]] = {}
     for label, root in folders:
         folder = root.joinpath(group)
         if folder.is_dir():
-            found.update({p.name[:-5]: label for p in folder.iterdir() if p.name.endswith(".yaml")})
-    return [f"{name} ({found[name]})" if found[name] else name for name in sorted(found)]
+            for name in (p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")):
+                if name in found:
+                    hidden.setdefault(name, []).append(label)
+                else:
+                    found[name] = label
+    return [name + (f" ({found[name]})" if found[name] else "")
+            + "".join(f" ({x}: not read, {'the packaged one' if not found[name] else found[name] + chr(39) + 's'} is)"
+                      for x in hidden.get(name, []))
+            for name in sorted(found)]
 
 
 def unknown_override(args: list[str], groups: list[str]) -> str | None:
