@@ -5,7 +5,8 @@ opener with the engine (which imports no domain package), Hydra composes and typ
 config against the schema they declare, the engine does the work. Every Hydra lookup of a run
 (launch folder, run folder, overrides, choices, sweep or not) is made here, in :func:`launch`. Before Hydra parses the command
 line, :func:`cli` answers ``--help`` from the schema's own docs, turns ``--dry-run`` into the
-``dry_run`` run control, and stops an unknown key with the nearest valid one. Extra step modules
+``dry_run`` run control, and stops an override Hydra's grammar cannot read (with the quoting
+that works) and an unknown key (with the nearest valid one). Extra step modules
 (your own feature steps) are imported first when named in ``MUSICEXP_PLUGINS`` (comma-separated).
 """
 
@@ -103,18 +104,19 @@ def _log_beside_bars(bars: bool):
 
 
 def cli(argv: list[str] | None = None) -> None:
-    """The console command: ``--help``, ``--dry-run`` and unknown keys, then the Hydra app."""
-    from musicexp.engine.help import config_groups, help_text, unknown_override
+    """The console command: ``--help``, ``--dry-run``, unreadable overrides and unknown keys,
+    then the Hydra app."""
+    from musicexp.engine.help import bad_override, config_folders, config_groups, help_text, unknown_override
 
     args = sys.argv[1:] if argv is None else argv
-    groups = config_groups(CONFIG_MODULE)
+    folders = config_folders(CONFIG_MODULE, args)  # the packaged tree and the user's --config-dir
     if "--help" in args or "-h" in args:
         print(help_text("musicexp: reproducible symbolic-music classification experiments (a Hydra app).",
-                        CONFIG_MODULE, groups))
+                        folders))
         return
     if "--dry-run" in args:
         args = [a for a in args if a != "--dry-run"] + ["dry_run=true"]
-    problem = unknown_override(args, groups)
+    problem = bad_override(args) or unknown_override(args, config_groups(folders))
     if problem:
         print(f"musicexp: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import make_dataset, run_cli, tiny_overrides, write_midi, style_notes
@@ -160,3 +161,83 @@ def test_experiment_quick_builds_no_graph_or_embedding(compose, tiny_data, tmp_p
     over = [o for o in tiny_overrides(tiny_data, tmp_path) if not o.startswith(("steps.train.modes", "steps.sgt"))]
     r = run(compose(over + ["experiment=quick"]))
     assert set(r.status()) == {"notes", "labels", "sgt", "train"} and r.records[0]["mode"] == "sgt_only"
+
+
+@pytest.mark.filterwarnings("ignore:The filesystem tracking backend:FutureWarning")
+def test_every_hashed_dataset_setting_is_a_column_and_an_mlflow_param(tiny_data, tmp_path):
+    """Two runs that differ only in dataset.neutralize differ in their records' columns, in
+    results.csv too, and the tracked run logs it; the columns come from the dataset schema."""
+    import mlflow
+
+    from musicexp.core.registry import UNHASHED
+    from musicexp.data.dataset import DatasetConf, LabelsConf
+    from musicexp.engine.schema import schema_keys
+
+    uri = (tmp_path / "mlruns").as_uri()
+    run_cli(tiny_overrides(tiny_data, tmp_path), tmp_path)
+    run_cli(tiny_overrides(tiny_data, tmp_path, "dataset.neutralize=[velocity]", "tracking.enabled=true",
+                           f"tracking.uri={uri}", "tracking.experiment=neutral"), tmp_path)
+    first, second = (json.loads(line) for line in (tmp_path / "results" / "results.jsonl").read_text().splitlines())
+    assert (first["dataset.neutralize"], second["dataset.neutralize"]) == ([], ["velocity"])
+    hashed = {f"dataset.{k}" for k, f in schema_keys(DatasetConf).items() if f.metadata["hash"] is not UNHASHED}
+    assert "dataset.on_error" not in hashed and {"dataset.labels.pattern", "dataset.fingerprint"} <= hashed
+    assert len(hashed) == len(schema_keys(DatasetConf)) - 1 and len(schema_keys(LabelsConf)) == 8
+    assert hashed <= set(first) and "dataset.on_error" not in first
+    assert (second["dataset.labels.pattern"], second["dataset.fingerprint"]) == (None, "stat")
+    rows = list(csv.DictReader(open(tmp_path / "results" / "results.csv")))
+    assert [r["dataset.neutralize"] for r in rows] == ["[]", '["velocity"]']
+    assert rows[0]["dataset.extensions"] == '[".mid", ".midi"]'
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (found,) = client.search_runs([client.get_experiment_by_name("neutral").experiment_id])
+    assert found.data.params["dataset.neutralize"] == '["velocity"]'
+    assert found.data.params["dataset.labels.source"] == "csv" and found.data.params["dataset.data_root"] == str(tiny_data)
+
+
+def test_help_lists_the_options_of_the_users_config_dir(tmp_path):
+    """Every way of naming a config folder adds its options to --help, marked with the folder."""
+    for group, name in (("dataset", "mine"), ("experiment", "x"), ("model", "big"), ("dataset", "data_100")):
+        (tmp_path / "myconf" / group).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "myconf" / group / f"{name}.yaml").write_text("# @package _global_\n")
+    for given in (["--config-dir", "myconf"], ["-cd", "myconf"], ["--config-dir=myconf"]):
+        out = subprocess.run([sys.executable, "-m", "musicexp", *given, "--help"], capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert re.search(r"dataset\s+data, data_100 \(myconf: not read, the packaged one is\), .*mine \(myconf\)\n",
+                         out.stdout), out.stdout  # (Hydra reads the packaged data_100)
+        assert re.search(r"experiment\s+default, .*quick, x \(myconf\)\n", out.stdout)
+        assert re.search(r"model\s+big \(myconf\)\n", out.stdout) and "steps/sgt        default, legacy" in out.stdout
+    searched = subprocess.run([sys.executable, "-m", "musicexp", "hydra.searchpath=[file://myconf]", "--help"],
+                              capture_output=True, text=True, cwd=tmp_path)
+    assert re.search(r"dataset\s+data, .*mine \(file://myconf\)\n", searched.stdout), searched.stdout
+    plain = subprocess.run([sys.executable, "-m", "musicexp", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert "myconf" not in plain.stdout and not re.search(r"^  model ", plain.stdout, re.M)
+
+
+def test_an_unquoted_regex_is_explained_and_the_readme_quoting_works_in_bash(tmp_path):
+    """A regex Hydra's grammar cannot read stops with our message (exit 2, no traceback); the
+    README's command, run by bash as written there, labels the pieces by the regex."""
+    bad = subprocess.run([sys.executable, "-m", "musicexp", "dataset.labels.pattern=^XMIDI_(?P<region>[^_]+)_"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "LexerNoViableAlt" not in bad.stderr
+    assert "cannot read the override 'dataset.labels.pattern=^XMIDI_(?P<region>[^_]+)_'" in bad.stderr
+    assert """'dataset.labels.pattern="^XMIDI_(?P<region>[^_]+)_"'""" in bad.stderr
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (command,) = [b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "dataset.labels.pattern=" in b]
+    command = re.sub(r"^\s+", "", command, flags=re.M)  # (indented in a list item)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "xmidi"
+    for style, genre in (("alpha", "old"), ("beta", "old"), ("gamma", "new")):
+        for k in range(6):
+            write_midi(data / f"XMIDI_{style}_{genre}_{k:02d}.midi", style_notes(style, rng))
+    (tmp_path / "myconf" / "dataset").mkdir(parents=True)
+    (tmp_path / "myconf" / "dataset" / "mine.yaml").write_text(f"id: mine\ndata_root: {data}\n")
+    settings = " ".join(o for o in tiny_overrides(data, tmp_path) if o.startswith(("paths.", "steps.", "progress")))
+    musicexp = f'musicexp() {{ "{sys.executable}" -m musicexp "$@" hydra.run.dir=outputs {settings}; }}\n'
+    proc = subprocess.run(["bash", "-c", musicexp + command], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr
+    recs = [json.loads(line) for line in (tmp_path / "results" / "results.jsonl").read_text().splitlines()]
+    assert recs[0]["dataset.labels.pattern"] == r"^XMIDI_(?P<emotion>[^_]+)_(?P<genre>[^_]+)_(?P<id>.+)\.midi?$"
+    assert recs[0]["dataset.labels.columns"] == ["emotion", "genre"] and recs[0]["dataset_id"] == "mine"
+    assert recs[0]["tasks"] == ["emotion", "genre"] and recs[0]["n_pieces"] == 18  # every file labelled
+    assert (recs[0]["emotion_n_classes"], recs[0]["genre_n_classes"]) == (3, 2)

@@ -124,9 +124,11 @@ def downstream(names, deps: dict[str, tuple[str, ...]]) -> set[str]:
     return out
 
 
-def settings_columns(nodes: dict[str, Node]) -> dict[str, Any]:
-    """Every hashed option of the run as ``steps.<step>.<key>`` (a record's settings columns)."""
-    cols: dict[str, Any] = {}
+def settings_columns(nodes: dict[str, Node], dataset: Any = None) -> dict[str, Any]:
+    """Every hashed option of the run as ``steps.<step>.<key>`` (a record's settings columns),
+    and with ``dataset`` (the ``cfg.dataset`` node) every hashed dataset option as
+    ``dataset.<key>`` (``dataset.neutralize``, ``dataset.labels.pattern`` ...)."""
+    cols: dict[str, Any] = dataset_columns(dataset) if dataset is not None else {}
     for name, node in nodes.items():
         for k, v in node.params.plain().items():
             if k in node.deps and isinstance(v, dict):  # a dep's downstream options
@@ -134,3 +136,25 @@ def settings_columns(nodes: dict[str, Node]) -> dict[str, Any]:
             else:
                 cols[f"steps.{name}.{k}"] = v
     return dict(sorted(cols.items()))
+
+
+def dataset_columns(node: Any) -> dict[str, Any]:
+    """Every option of the dataset schema not declared ``hash=UNHASHED``, as ``dataset.<key>``
+    (nested nodes dotted: ``dataset.labels.pattern``), with its value in ``node``."""
+    from omegaconf import OmegaConf
+
+    from musicexp.engine.domain import domain
+    from musicexp.engine.schema import nested
+
+    def walk(schema: type, values: dict, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        inner = nested(schema)
+        for name, kind in registry.fields_by_hash(schema).items():
+            if name in inner:
+                out.update(walk(inner[name], values[name], f"{prefix}{name}."))
+            elif kind is not UNHASHED:
+                out[f"{prefix}{name}"] = values[name]
+        return out
+
+    values = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    return walk(domain().dataset_schema, values, "dataset.")

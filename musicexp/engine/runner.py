@@ -115,7 +115,7 @@ def run(cfg: Any, launch: Launch | None = None) -> RunResult:
                      check=lambda outputs: _check(node, outputs, ds, strict, f"found by the {name} step"))
             continue
         _check(node, sr.artifact, ds, strict, f"listed by the {sr.status} {name} artifact")
-    settings = plan.settings_columns(nodes)
+    settings = plan.settings_columns(nodes, cfg.dataset)
     records = job.records(cfg, nodes, runs, settings, launch, started, time.perf_counter() - t0)
     appended = results.append(records, paths.results_jsonl, paths.results_csv,
                               only_missing=runs[target].status not in ("ran", "forced"))

@@ -1,7 +1,8 @@
 """Optional MLflow experiment tracking: log one musicexp run as one MLflow run.
 
 What :func:`log_run` logs:
-- params: the run's hashed settings (``steps.sgt.alpha`` ...), lists and other non-strings as JSON;
+- params: the run's hashed settings (``steps.sgt.alpha``, ``dataset.neutralize`` ...), lists and other
+  non-strings as JSON;
 - metrics: each mode's numeric results fields as ``<mode>.<field>``: its scores, their interval
   bounds and baselines (``emb_only.score``, ``emb_only.score_low``, ``sgt_only.baseline_score`` ...);
 - artifacts: the files given (results records, config, plots ...);
