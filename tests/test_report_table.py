@@ -38,3 +38,13 @@ def test_one_command_prints_every_dataset_table_with_power_and_reference_rows(co
     assert out.count("era is a function of composer on these pieces") == 2
     assert report_main(["--results", str(results), "--table", "--dataset", "tiny_b"]) == 0
     assert "tiny_a" not in capsys.readouterr().out
+
+
+def test_runs_that_differ_only_in_a_dataset_setting_get_a_table_each(compose, tiny_data, tmp_path, capsys):
+    for neutral in ("[]", "[velocity]"):
+        run(compose(tiny_overrides(tiny_data, tmp_path, f"dataset.neutralize={neutral}")))
+    results = tmp_path / "results" / "results.jsonl"
+    assert report_main(["--results", str(results), "--table"]) == 0
+    titles = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny, task=both")]
+    assert len(titles) == 2
+    assert "(dataset.neutralize=[])" in titles[0] and '(dataset.neutralize=["velocity"])' in titles[1]

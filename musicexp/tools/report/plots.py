@@ -59,10 +59,14 @@ def _dedupe(rows: Iterable[dict]) -> list[dict]:
     return list(seen.values())
 
 
+#: the prefixes of a record's settings columns (every hashed option of a run)
+SETTINGS = ("steps.", "dataset.")
+
+
 def config_key(r: dict, besides: Iterable[str] = ()) -> tuple:
     """The settings of a row other than ``besides`` (rows of one key may share a panel or bar)."""
     skip = set(besides)
-    return tuple(sorted((k, str(v)) for k, v in r.items() if k.startswith("steps.") and k not in skip))
+    return tuple(sorted((k, str(v)) for k, v in r.items() if k.startswith(SETTINGS) and k not in skip))
 
 
 def _groups(rows: list[dict], axes: list[str]) -> dict[tuple, list[dict]]:

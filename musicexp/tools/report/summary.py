@@ -15,7 +15,7 @@ from typing import Any
 
 from musicexp.engine.job import JOB_FILE
 from musicexp.evaluation.headline import fmt_ci, fmt_diff, fmt_mdd, fmt_p
-from musicexp.tools.report.plots import MODES_PNG, plot_modes, plot_sweep
+from musicexp.tools.report.plots import MODES_PNG, SETTINGS, plot_modes, plot_sweep
 
 log = logging.getLogger("musicexp")
 
@@ -78,7 +78,7 @@ def record_row(rec: dict, axes: list[str], step_status: dict | None = None) -> d
                holdout_score_high=rec.get("holdout_score_high"), macro_f1_mean=mean, macro_f1_std=std,
                baseline_f1=rec.get("baseline_score", rec.get("overall_baseline_f1", rec.get("baseline_f1"))))
     for k, v in rec.items():
-        if (k.endswith(("_mean", "_std")) or k.startswith("steps.")) and k not in row:
+        if (k.endswith(("_mean", "_std")) or k.startswith(SETTINGS)) and k not in row:
             row[k] = v
     for o in rec.get("overrides") or []:  # (records made before settings were recorded: from the command line)
         key = str(o).lstrip("+~").partition("=")[0]
@@ -327,18 +327,23 @@ def markdown_table(recs: list[dict]) -> list[str]:
     metadata-only control with its p-value, then the reference rows (the control, the majority
     baseline) and a line per derived task (the README's results tables are made with this)."""
     latest: dict[tuple, str] = {}
-    for r in recs:
+    for r in recs:  # one table per dataset, task, model and dataset settings (neutralize, labels ...)
         if r.get("score_low") is not None:
-            latest[(r.get("dataset_id"), r.get("task"), r.get("model"))] = r.get("run_id")
+            ds_settings = tuple(sorted((k, v if isinstance(v, str) else json.dumps(v)) for k, v in r.items()
+                                       if k.startswith("dataset.")))
+            latest[(r.get("dataset_id"), r.get("task"), r.get("model"), ds_settings)] = r.get("run_id")
     out = []
-    for (ds, task, model), run_id in latest.items():
+    for (ds, task, model, ds_settings), run_id in latest.items():
         rows = [r for r in recs if r.get("run_id") == run_id]
+        others = {s for (d, t, m, s) in latest if (d, t, m) == (ds, task, model) and s != ds_settings}
+        differ = [f"{k}={v}" for k, v in ds_settings if any(dict(o).get(k) != v for o in others)]
         tasks = rows[0]["tasks"]
         pre = (lambda k: f"{k}_") if len(tasks) > 1 else (lambda k: "")
         ctrl = "p_t_vs_control" in rows[0]
         blank = " | | | | | |" + (" |" if ctrl else "")
-        out += [f"{ds}, task={task}, {model}: {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x "
-                f"{rows[0]['repeats']} repeat(s) (run {run_id})", "",
+        out += [f"{ds}, task={task}, {model}" + (f" ({', '.join(differ)})" if differ else "")
+                + f": {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x {rows[0]['repeats']} repeat(s) "
+                f"(run {run_id})", "",
                 "| mode | CV score [95% CI] | " + " | ".join(f"{k} macro-F1" for k in tasks)
                 + " | vs best [95% paired CI] | p (corrected t) | p (Holm) | MDD | p (McNemar) |"
                 + (" vs control, p (Holm) |" if ctrl else ""),
