@@ -55,7 +55,7 @@ def panels(rec: dict) -> list[tuple[str, str, str, str]]:
 
 
 def title(rec: dict) -> str:
-    folds = f"{rec.get('n_splits', '?')} folds x {rec.get('repeats', '?')} repeats"
+    folds = f"{rec.get('n_splits', '?')} folds x {rec.get('repeats', '?')} repeat{'' if rec.get('repeats') == 1 else 's'}"
     grouped = ", grouped" if rec.get("grouped") else ""
     return f"{rec.get('dataset_id', '?')} | model {rec.get('model', '?')} | {rec.get('n_pieces', '?')} pieces | " \
            f"{folds}{grouped}"
@@ -123,9 +123,14 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
     n = len(confusion[keys[0][1]]["classes"])
     cols = min(GRID_COLS, len(keys))
     rows = math.ceil(len(keys) / cols)
-    side = min(7.0, max(2.8, 0.42 * n + 1.2))
-    fig, axes = plt.subplots(rows, cols, figsize=(side * cols + 1.2, side * rows + 0.8), sharey=True, squeeze=False,
-                             layout="constrained")
+    side = min(4.5, max(2.6, 0.36 * n + 1.0))  # inches a panel
+    longest = min(16, max(len(str(c)) for k in keys for c in confusion[k[1]]["classes"]))
+    # margins in inches: class names, colour bar, title, (rotated) class names below and the next row's title
+    left, right, top, below = 0.4 + 0.07 * longest, 1.0, 0.8, 0.55 + 0.05 * longest
+    width, height = left + side * cols + 0.15 * (cols - 1) + right, top + (side + below) * rows + 0.3 * (rows - 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), sharey=True, squeeze=False)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=below / height,
+                        wspace=0.15 / side, hspace=(below + 0.3) / side)  # (fixed: a layout engine doubles the drawing time)
     im = None
     for ax, (mode, key) in zip(axes.flat, keys):
         cm = confusion[key]
@@ -138,7 +143,7 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
                 for j in range(len(classes)):
                     ax.text(j, i, f"{share[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=7,
                             color="white" if share[i, j] > 0.6 else "black")
-        labels = [c[:12] for c in classes]
+        labels = [c if len(c) <= 16 else c[:15] + "…" for c in classes]
         ax.set_xticks(range(len(classes)), labels, rotation=45, ha="right", fontsize=7)
         ax.set_xlabel("predicted", fontsize=8)
         if ax in axes[:, 0]:
@@ -148,15 +153,17 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
                      fontweight="bold" if mode == REFERENCE else "normal")
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.colorbar(im, ax=list(axes.flat), shrink=0.8, label="share of the true class")
-    fig.suptitle(f"{task}: confusion of the pooled test-fold predictions (row-normalised; cell: share (count))",
+    cax = fig.add_axes((1 - 0.75 * right / width, below / height, 0.15 / width, 1 - (top + below) / height))
+    fig.colorbar(im, cax=cax, label="share of the true class")
+    cell = "; cell: share (count)" if n <= ANNOTATE_MAX else ""
+    fig.suptitle(f"{task}: confusion of the pooled test-fold predictions (rows: true class, row-normalised{cell})",
                  fontsize=10)
     return fig
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100)
     _pyplot().close(fig)
     return buf.getvalue()
 
