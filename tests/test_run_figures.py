@@ -9,7 +9,7 @@ import pytest
 from helpers import tiny_overrides
 from musicexp.engine.paths import Launch
 from musicexp.engine.runner import run
-from musicexp.tools.report import run_figures as R
+from musicexp.evaluation import figures as R
 
 PNG = b"\x89PNG\r\n\x1a\n"
 MODES = ["sgt_only", "stats_only", "early_fusion"]

@@ -157,7 +157,7 @@ def files(artifact, records: list[dict]) -> dict[str, str]:
 
 def figures(artifact, records: list[dict]) -> dict[str, bytes]:
     """The modes per task with intervals, baseline and control; the confusion matrices (PNG)."""
-    from musicexp.tools.report.run_figures import run_figures
+    from musicexp.evaluation.figures import run_figures
 
     return run_figures(artifact, records)
 

@@ -2,7 +2,8 @@
 modes per task with their 95% intervals, the majority baseline, the metadata-only control and
 the reference mode (``stats_only``), and the row-normalised confusion matrices of the pooled
 test-fold predictions (one image per task, modes side by side). matplotlib is imported only
-when a figure is drawn, i.e. only when the train step ran (a cached rerun draws nothing)."""
+when a figure is drawn, i.e. only when the train step ran (a cached rerun draws nothing).
+``pyplot`` and ``num`` serve the sweep figures too (``tools/report/plots.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import io
 import math
 import re
 from typing import Any
-
 
 MODES_PNG = "modes_per_task.png"
 #: the mode drawn as the reference row, when it is among the modes
@@ -21,9 +21,7 @@ ANNOTATE_MAX = 10
 GRID_COLS = 4
 
 
-def _pyplot():
-    """pyplot on the Agg backend (no display); not shared with ``plots``, so that the sweep
-    figures stay outside the train step's source (tests/step_versions.py)."""
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,16 +30,17 @@ def _pyplot():
     return plt
 
 
-def confusion_png(task: str) -> str:
-    return f"confusion_{re.sub(r'[^A-Za-z0-9_.-]', '_', task)}.png"
-
-
-def _num(v: Any) -> float | None:
+def num(v: Any) -> float | None:
+    """``v`` as a finite float, else None (missing, text, NaN, inf)."""
     try:
         f = float(v)
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def confusion_png(task: str) -> str:
+    return f"confusion_{re.sub(r'[^A-Za-z0-9_.-]', '_', task)}.png"
 
 
 def panels(rec: dict) -> list[tuple[str, str, str, str]]:
@@ -66,7 +65,7 @@ def modes_figure(records: list[dict]):
     point with its 95% interval, the majority baseline a dashed line, the metadata-only control
     a dotted line with its interval as a band, the reference mode (``stats_only``) in another
     colour and marker. Returns the matplotlib Figure."""
-    plt = _pyplot()
+    plt = pyplot()
     recs = records[::-1]  # the first mode of steps.train.modes on top
     ps = panels(recs[0])
     fig, axes = plt.subplots(1, len(ps), figsize=(1.6 + 3.2 * len(ps), 2.0 + 0.42 * len(recs)), sharey=True,
@@ -74,7 +73,7 @@ def modes_figure(records: list[dict]):
     ys = list(range(len(recs)))
     for ax, (name, f, base, ctl) in zip(axes[0], ps):
         for y, r in zip(ys, recs):
-            m, lo, hi = _num(r.get(f)), _num(r.get(f"{f}_low")), _num(r.get(f"{f}_high"))
+            m, lo, hi = num(r.get(f)), num(r.get(f"{f}_low")), num(r.get(f"{f}_high"))
             if m is None:
                 continue
             ref = r["mode"] == REFERENCE
@@ -82,10 +81,10 @@ def modes_figure(records: list[dict]):
             ax.errorbar([m], [y], xerr=err, fmt="D" if ref else "o", color="tab:orange" if ref else "tab:blue",
                         ms=7 if ref else 6, capsize=3, zorder=3)
             ax.annotate(f"{m:.3f}", (m, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
-        b = _num(recs[0].get(base))
+        b = num(recs[0].get(base))
         if b is not None:
             ax.axvline(b, color="grey", ls="--", lw=1.2, label="majority baseline")
-        c, clo, chi = (_num(recs[0].get(k)) for k in (ctl, f"{ctl}_low", f"{ctl}_high"))
+        c, clo, chi = (num(recs[0].get(k)) for k in (ctl, f"{ctl}_low", f"{ctl}_high"))
         if c is not None:
             ax.axvline(c, color="tab:green", ls=":", lw=1.6, label="metadata-only control (band: 95% interval)")
             if clo is not None and chi is not None:
@@ -119,7 +118,7 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
     keys = [(m, f"{m}/{task}") for m in modes if f"{m}/{task}" in confusion]
     if not keys:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     n = len(confusion[keys[0][1]]["classes"])
     cols = min(GRID_COLS, len(keys))
     rows = math.ceil(len(keys) / cols)
@@ -164,7 +163,7 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
