@@ -130,7 +130,10 @@ def test_a_run_is_tracked_in_mlflow_and_read_back(tiny_data, tmp_path):
     assert found.data.params["steps.sgt.alpha"] == "0.8" and found.data.tags["musicexp.run_id"] == rec["run_id"]
     assert found.data.metrics["sgt_only.score"] == pytest.approx(rec["score"])
     assert found.data.metrics["sgt_only.score_low"] == pytest.approx(rec["score_low"])
-    assert {a.path for a in client.list_artifacts(found.info.run_id)} >= {"reports.txt", "summary.txt"}
+    assert {a.path for a in client.list_artifacts(found.info.run_id)} >= {
+        "reports.txt", "summary.txt", "modes_per_task.png", "confusion_composer.png", "confusion_era.png"}
+    png = client.download_artifacts(found.info.run_id, "modes_per_task.png", str(tmp_path))
+    assert Path(png).read_bytes().startswith(b"\x89PNG")
     run_cli(tiny_overrides(tiny_data, tmp_path, "tracking.enabled=true", f"tracking.uri={uri}",
                            "tracking.experiment=daily"), tmp_path)  # cached: no new results, no new run
     assert len(client.search_runs([found.info.experiment_id])) == 1

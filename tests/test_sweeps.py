@@ -247,7 +247,9 @@ def test_single_run_writes_its_record_but_no_report_and_cached_rerun_skips_matpl
     assert job["step_status"] == dict(notes="cached", labels="cached", sgt="cached", train="cached")
     assert job["records"][0]["record_id"] == jsonl_lines(tmp_path / "results" / "results.jsonl")[0]["record_id"]
     assert job["settings"]["steps.sgt.alpha"] == 0.8 and job["appended"] == 0
-    assert not list(tmp_path.rglob("summary.csv")) and not list(tmp_path.rglob("*.png"))
+    assert not list(tmp_path.rglob("summary.csv"))  # no sweep report; the PNGs are the first run's own figures
+    assert {p.name for p in tmp_path.rglob("*.png")} == {"modes_per_task.png", "confusion_composer.png",
+                                                         "confusion_era.png"}
 
 
 def test_a_failed_job_is_listed_in_the_rebuilt_report(tmp_path):

@@ -154,7 +154,10 @@ class Step:
         unlabeled pieces): shown in the run summary under ``problem_kind``, and
         ``dataset.on_error=raise`` stops at the first, for computed and reused artifacts alike;
       report(artifact, records, verbose) -> console lines after the step table (the records step's);
-      files(artifact, records) -> {file name: text} written into the run's folder (reports).
+      files(artifact, records) -> {file name: text} written into the run's folder (reports);
+      figures(artifact, records) -> {file name: bytes} (PNG images) written there too, but only
+        when the step ran (or was forced): a reused artifact draws nothing, so a cached run
+        imports no plotting library.
     ``records=True``: the run's target; its ``records`` output are the results records (the one
     flagged ``is_objective``, else the first, gives the run's score, returned to a sweeper).
     """
@@ -170,6 +173,7 @@ class Step:
     problem_kind: str = "problem(s)"
     report: Callable[[Any, list[dict], int], list[str]] | None = None
     files: Callable[[Any, list[dict]], dict[str, str]] | None = None
+    figures: Callable[[Any, list[dict]], dict[str, bytes]] | None = None
     records: bool = False
 
     def deps_for(self, params: Params) -> tuple[str, ...]:

@@ -79,13 +79,21 @@ def write_job(paths: Paths, cfg: Any, runs: dict, records: list[dict], settings:
     atomic_write_json(paths.run_dir / JOB_FILE, job, fsync=False)
 
 
+#: the statuses of a step that computed its artifact in this run
+COMPUTED = ("ran", "forced")
+
+
 def write_files(paths: Paths, nodes: dict[str, Node], runs: dict, records: list[dict]) -> list[Path]:
     """The records step's reports (classification reports, confusion matrices) as files in the
-    run's folder, where the console points instead of printing them."""
+    run's folder, where the console points instead of printing them; its figures too when it
+    computed its artifact in this run (never drawn from a reused one: see ``Step.figures``)."""
     target = list(nodes)[-1]
-    if paths.run_dir is None or nodes[target].step.files is None:
+    step, run = nodes[target].step, runs[target]
+    if paths.run_dir is None:
         return []
-    out = []
-    for name, text in nodes[target].step.files(runs[target].artifact, records).items():
-        out.append(atomic_write(paths.run_dir / name, text, fsync=False))
-    return out
+    out: dict[str, str | bytes] = {}
+    if step.files is not None:
+        out.update(step.files(run.artifact, records))
+    if step.figures is not None and run.status in COMPUTED:
+        out.update(step.figures(run.artifact, records))
+    return [atomic_write(paths.run_dir / name, data, fsync=False) for name, data in out.items()]

@@ -31,6 +31,8 @@ def run_lines(cfg: Any, nodes: dict[str, Node], runs: dict, records: list[dict],
     if nodes[target].step.report is not None:
         lines.extend(nodes[target].step.report(runs[target].artifact, records, cfg.verbose))
     shown = [str(f.relative_to(launch.cwd)) if f.is_relative_to(launch.cwd) else str(f) for f in files]
+    if nodes[target].step.figures is not None and runs[target].status not in ("ran", "forced"):
+        shown.append(f"(figures: drawn when {target} runs, in that run's folder; force=[{target}] redraws them)")
     lines.append(f"records appended: {appended} | total {seconds:.1f} s" + (f" | {', '.join(shown)}" if shown else ""))
     return lines
 

@@ -160,5 +160,12 @@ def files(artifact, records: list[dict]) -> dict[str, str]:
     return {"reports.txt": "\n".join(_reports(artifact)) + "\n", "summary.txt": "\n".join(summary_lines(records)) + "\n"}
 
 
+def figures(artifact, records: list[dict]) -> dict[str, bytes]:
+    """The modes per task with intervals, baseline and control; the confusion matrices (PNG)."""
+    from musicexp.evaluation.figures import run_figures
+
+    return run_figures(artifact, records)
+
+
 register_step(Step(name="train", version=VERSION, run=run, schema=TrainConf, deps=deps, preflight=preflight,
-                   report=report, files=files, records=True))
+                   report=report, files=files, figures=figures, records=True))

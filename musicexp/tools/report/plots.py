@@ -5,10 +5,12 @@ when a figure is drawn."""
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
+
+from musicexp.evaluation.figures import num as _num
+from musicexp.evaluation.figures import pyplot as _pyplot
 
 log = logging.getLogger("musicexp")
 
@@ -28,23 +30,6 @@ def mode_rank(mode: Any) -> tuple:
 
     order = default_modes()
     return (order.index(mode), "") if mode in order else (len(order), str(mode))
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _fmt(v: float) -> str:
