@@ -133,3 +133,37 @@ def test_a_plugin_module_adds_a_step_to_the_console_command(tiny_data, tmp_path)
     env = {"MUSICEXP_PLUGINS": "pcs_plugin", "PYTHONPATH": str(plugin.parent)}
     proc = run_cli(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[pcs_only]"), tmp_path, env=env)
     assert "pcs      ran" in proc.stdout and "  pcs_only  " in proc.stdout
+
+
+@dataclass
+class ToyConfLater(ToyConf):
+    """ToyConf after two options were added: at their ``legacy`` values they compute what the
+    step computed before, so the hashes of the earlier settings must not move."""
+
+    scale: float = param(1.0, check=ge(0), legacy=1.0, doc="multiply the histogram (1 = as before)")
+    offset: float = param(0.0, hash=DOWNSTREAM, legacy=0.0, doc="add to the histogram at train time")
+
+
+def test_an_option_at_its_legacy_value_leaves_the_hashes_of_earlier_settings_unchanged(compose, tiny_data, tmp_path):
+    from musicexp.data.dataset import open_dataset
+    from musicexp.engine.plan import plan
+
+    def hashes(schema, *extra):
+        registry.register_step(Step(name="toy", version="1", run=toy_run, schema=schema, deps=("notes",)))
+        blocks.register_block(blocks.Block(name="toy", step="toy", load=ToyBlock, order=30, fuse=False))
+        try:
+            cfg = compose(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[toy_only]", *extra))
+            return {k: n.hash for k, n in plan(cfg, open_dataset(cfg.dataset, tiny_data, progress=False)).items()}
+        finally:
+            registry.unregister_step("toy")
+            blocks.unregister_block("toy")
+
+    before = hashes(ToyConf)
+    assert hashes(ToyConfLater) == before  # both new options at their legacy values
+    scaled = hashes(ToyConfLater, "steps.toy.scale=2")
+    assert scaled["toy"] != before["toy"] and scaled["train"] != before["train"]
+    offset = hashes(ToyConfLater, "steps.toy.offset=0.5")  # downstream: train's hash only
+    assert offset["toy"] == before["toy"] and offset["train"] != before["train"]
+    assert hashes(ToyConfLater, "steps.toy.weighted=true")["toy"] == hashes(ToyConf, "steps.toy.weighted=true")["toy"]
+    with pytest.raises(ValueError, match="legacy"):
+        param(1, hash=False, legacy=1)

@@ -24,6 +24,7 @@ is read, by construction (``params`` has nothing else).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
@@ -35,12 +36,21 @@ HASHED, UNHASHED, DOWNSTREAM = True, False, "downstream"
 # --------------------------------------------------------------------------- declaring options
 
 def param(default: Any = MISSING, *, doc: str = "", check: Callable[[Any], str | None] | None = None,
-          hash: bool | str = HASHED, factory: Callable[[], Any] | None = None) -> Any:
+          hash: bool | str = HASHED, factory: Callable[[], Any] | None = None, legacy: Any = MISSING) -> Any:
     """A schema field: default (or ``factory`` for lists), one-line ``doc``, ``check`` (a callable
-    returning None when the value is allowed, else what is allowed) and how it is ``hash``ed."""
+    returning None when the value is allowed, else what is allowed) and how it is ``hash``ed.
+
+    ``legacy``: for an option added to a step that already had cached artifacts, the value that
+    computes exactly what the step computed before the option existed. While the option holds
+    that value it is left out of the step's hash (:func:`identity_params`), so the artifacts and
+    hashes of every earlier setting stay valid; any other value enters the hash as usual."""
     if hash not in (HASHED, UNHASHED, DOWNSTREAM):
         raise ValueError(f"hash={hash!r}: True, False or 'downstream'")
+    if legacy is not MISSING and hash is UNHASHED:
+        raise ValueError("legacy= only makes sense for a hashed option")
     md = {"doc": doc, "check": check, "hash": hash}
+    if legacy is not MISSING:
+        md["legacy"] = legacy
     if factory is not None:
         return field(default_factory=factory, metadata=md)
     return field(default=default, metadata=md)
@@ -80,6 +90,19 @@ nonempty = _rule(lambda v: len(v) > 0, "must not be empty")
 def fields_by_hash(schema: type) -> dict[str, Any]:
     """field name -> its hash kind (True, False or 'downstream')."""
     return {f.name: f.metadata.get("hash", HASHED) for f in dataclasses.fields(schema)}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def identity_params(schema: type | None, values: Mapping) -> dict:
+    """``values`` (a step's options, plain) without the options that hold their ``legacy`` value
+    (see :func:`param`): what enters the hash."""
+    if schema is None:
+        return dict(values)
+    legacy = {f.name: _plain(f.metadata["legacy"]) for f in dataclasses.fields(schema) if "legacy" in f.metadata}
+    return {k: v for k, v in values.items() if not (k in legacy and _plain(v) == legacy[k])}
 
 
 # --------------------------------------------------------------------------- what run() receives

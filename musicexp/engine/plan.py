@@ -85,7 +85,10 @@ def plan(cfg: Any, dataset: Any) -> dict[str, Node]:
     for name in _order(deps, list(steps)):
         step = steps[name]
         params, settings = step_params(cfg, name)
-        ident = {"step": name, "version": step.version, "params": canonical(params.plain()),
+        plain = params.plain()
+        plain = {k: registry.identity_params(steps[k].schema, v) if k in deps[name] and isinstance(v, dict)
+                 else v for k, v in registry.identity_params(step.schema, plain).items()}
+        ident = {"step": name, "version": step.version, "params": canonical(plain),
                  "upstream": {d: nodes[d].hash for d in deps[name]}}
         if step.identity is not None:
             ident["data"] = canonical(step.identity(dataset))
