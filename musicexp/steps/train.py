@@ -81,7 +81,7 @@ class TrainConf:
     patience: int = param(20, check=ge(0), doc="early-stopping patience (the older pipeline: 5)")
     monitor: Monitor = param(Monitor.loss, legacy=Monitor.loss,
                              doc="what early stopping watches on the validation part: loss | f1 (macro-F1)")
-    weight_decay: float = param(0.01, check=ge(0), legacy=0.0,
+    weight_decay: float = param(0.003, check=ge(0), legacy=0.0,
                                 doc="L2 penalty on every MLP kernel (0: none, the older pipeline; docs/training.md)")
     logreg_c: float = param(1.0, check=gt(0), doc="inverse regularisation of logreg")
     verbose: int = param(0, hash=UNHASHED, doc="keras.Model.fit verbosity (trainer=keras_fit)")
