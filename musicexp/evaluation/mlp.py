@@ -16,7 +16,9 @@ the model is the unpadded one (the Glorot limit uses the real number of inputs).
 ``keras_fit`` is plain ``keras.Model.fit`` with an ``EarlyStopping`` callback, as the older
 pipeline trained; it uses ``keras`` only and so also runs under another Keras backend. Both
 compute the same loss: the sum over heads of the sparse categorical cross-entropy, each the
-mean over the batch of the sample-weighted losses (Keras' ``sum_over_batch_size``).
+mean over the batch of the sample-weighted losses (Keras' ``sum_over_batch_size``), plus
+``weight_decay`` times the sum of the squared kernel weights (Keras' L2 kernel regularizer).
+Early stopping watches the validation loss, or with ``monitor=f1`` the validation macro-F1.
 
 TensorFlow is imported here and only here, on first use (a cached run never imports it).
 """
