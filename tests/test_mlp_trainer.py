@@ -196,3 +196,17 @@ def test_macro_f1_present_by_hand():
     # class 1: tp 2, support 2, predicted 3 -> 0.8; class 2: tp 0 -> 0; class 3 absent from y: not averaged
     f1 = mlp.macro_f1_present(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4)
     assert f1 == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_keras_fit_trainer_takes_monitor_f1_and_weight_decay():
+    """trainer=keras_fit through fit_predict: early stopping on val_f1 with the L2 model; it stops
+    before the last epoch and its restored model has learnt both heads."""
+    X, Y, tr, va = problem()
+    n_classes = {"a": 6, "b": 3}
+    y = lambda rows: {"a": Y[rows, 0], "b": Y[rows, 1]}  # noqa: E731
+    tc = conf(trainer="keras_fit", monitor="f1", weight_decay=1e-3, epochs=60, patience=3, lr=3e-3)
+    (probs,), info = mlp.fit_predict(X[tr], y(tr), X[va], y(va), n_classes, [X[va]], tc, 5, True)
+    assert info["epochs"] < 60
+    for t, k in enumerate(n_classes):
+        assert probs[k].shape == (len(va), n_classes[k])
+        assert mlp.macro_f1_present(Y[va, t], probs[k].argmax(1), n_classes[k]) > 0.5
