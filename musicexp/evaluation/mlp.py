@@ -16,7 +16,9 @@ the model is the unpadded one (the Glorot limit uses the real number of inputs).
 ``keras_fit`` is plain ``keras.Model.fit`` with an ``EarlyStopping`` callback, as the older
 pipeline trained; it uses ``keras`` only and so also runs under another Keras backend. Both
 compute the same loss: the sum over heads of the sparse categorical cross-entropy, each the
-mean over the batch of the sample-weighted losses (Keras' ``sum_over_batch_size``).
+mean over the batch of the sample-weighted losses (Keras' ``sum_over_batch_size``), plus
+``weight_decay`` times the sum of the squared kernel weights (Keras' L2 kernel regularizer).
+Early stopping watches the validation loss, or with ``monitor=f1`` the validation macro-F1.
 
 TensorFlow is imported here and only here, on first use (a cached run never imports it).
 """
@@ -46,21 +48,33 @@ def _keras(seed: int | None, deterministic: bool):
     return keras
 
 
+def weight_decay(tc) -> float:
+    """The L2 coefficient on every Dense kernel (``steps.train.weight_decay``; 0: none, as before)."""
+    return float(getattr(tc, "weight_decay", 0.0) or 0.0)
+
+
+def monitor(tc) -> str:
+    """What early stopping watches on the validation part: ``loss`` (as before) or ``f1``."""
+    return str(getattr(tc, "monitor", "loss") or "loss")
+
+
 def build(keras, n_in: int, n_classes: list[int], tc):
     """The model: Dense relu + Dropout per hidden layer, then per task Dense relu + Dropout +
-    softmax (output ``head_<i>``)."""
+    softmax (output ``head_<i>``); with ``weight_decay`` an L2 penalty on every kernel."""
     from keras import layers
 
+    wd = weight_decay(tc)
+    reg = (lambda: keras.regularizers.L2(wd)) if wd > 0 else (lambda: None)
     inp = keras.Input(shape=(n_in,))
     x = inp
     for units in tc.hidden:
-        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg())(x)
         x = layers.Dropout(tc.dropout)(x)
     outs = {}
     for i, k in enumerate(n_classes):
-        h = layers.Dense(tc.head_units, activation="relu")(x)
+        h = layers.Dense(tc.head_units, activation="relu", kernel_regularizer=reg())(x)
         h = layers.Dropout(tc.head_dropout)(h)
-        outs[f"head_{i}"] = layers.Dense(k, activation="softmax", name=f"head_{i}")(h)
+        outs[f"head_{i}"] = layers.Dense(k, activation="softmax", kernel_regularizer=reg(), name=f"head_{i}")(h)
     return keras.Model(inp, outs)
 
 
@@ -100,6 +114,8 @@ class Compiled:
                               if isinstance(layer, keras.layers.Dropout) and hasattr(layer, "seed_generator")]
         self.best = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.vars]
         self.heads = [f"head_{i}" for i in range(len(n_classes))]
+        self.n_classes, self.wd, self.monitor = list(n_classes), weight_decay(tc), monitor(tc)
+        self.kernels = [v for v in self.vars if len(v.shape) == 2]
         self.xent = keras.losses.sparse_categorical_crossentropy
         f32, i32 = tf.float32, tf.int32
         T = len(n_classes)
@@ -113,11 +129,35 @@ class Compiled:
         tf = self.tf
         out = self.model(X, training=training)
         n = tf.cast(tf.shape(X)[0], tf.float32)
-        return tf.add_n([tf.reduce_sum(W[:, t] * self.xent(Y[:, t], out[h])) / n for t, h in enumerate(self.heads)])
+        loss = tf.add_n([tf.reduce_sum(W[:, t] * self.xent(Y[:, t], out[h])) / n for t, h in enumerate(self.heads)])
+        if self.wd > 0:  # Keras' L2 kernel regularizer: wd * sum of squares, in every loss it reports
+            loss += self.wd * tf.add_n([tf.reduce_sum(tf.square(k)) for k in self.kernels])
+        return loss
+
+    def _val_f1(self, X, Y):
+        """Macro-F1 of the validation rows (over the classes they hold), averaged over heads."""
+        tf = self.tf
+        out = self.model(X, training=False)
+        f1s = []
+        for t, (h, k) in enumerate(zip(self.heads, self.n_classes)):
+            cm = tf.cast(tf.math.confusion_matrix(Y[:, t], tf.argmax(out[h], axis=1, output_type=tf.int32),
+                                                  num_classes=k), tf.float32)
+            tp, support, predicted = tf.linalg.diag_part(cm), tf.reduce_sum(cm, 1), tf.reduce_sum(cm, 0)
+            f1 = tf.math.divide_no_nan(2.0 * tp, support + predicted)
+            present = tf.cast(support > 0, tf.float32)
+            f1s.append(tf.math.divide_no_nan(tf.reduce_sum(f1 * present), tf.reduce_sum(present)))
+        return tf.add_n(f1s) / len(f1s)
+
+    def _val_score(self, Xv, Yv, Wv):
+        """What early stopping minimises: the validation loss, or minus the validation macro-F1."""
+        if self.monitor == "f1":
+            return -self._val_f1(Xv, Yv)
+        return self._loss(Xv, Yv, Wv, False)
 
     def _fit_graph(self, X, Y, W, Xv, Yv, Wv, order, patience):
         """Epochs over the rows in ``order[e]`` (one permutation per epoch), batch by batch;
-        then early stopping exactly as Keras' EarlyStopping(restore_best_weights=True)."""
+        then early stopping exactly as Keras' EarlyStopping(restore_best_weights=True) on the
+        validation loss (or, ``monitor=f1``, on minus the validation macro-F1)."""
         tf, bs = self.tf, self.batch_size
         n = tf.shape(X)[0]
         has_val = tf.shape(Xv)[0] > 0
@@ -130,7 +170,7 @@ class Compiled:
                 self.opt.apply_gradients(zip(tape.gradient(loss, self.vars), self.vars))
             ran = e + 1
             if has_val:
-                val = self._loss(Xv, Yv, Wv, False)
+                val = self._val_score(Xv, Yv, Wv)
                 wait += 1
                 if val < best or e == 0:  # Keras keeps the first epoch's weights even if its loss is NaN
                     for keep, v in zip(self.best, self.vars):
@@ -184,7 +224,7 @@ _COMPILED: dict[tuple, Compiled] = {}  # one per architecture, for the life of t
 def compiled_for(keras, n_in: int, n_classes: list[int], tc) -> Compiled:
     n_in = WIDTH * max(1, math.ceil(n_in / WIDTH))
     key = (n_in, tuple(n_classes), tuple(tc.hidden), tc.dropout, tc.head_units, tc.head_dropout, tc.lr,
-           tc.batch_size)
+           tc.batch_size, weight_decay(tc), monitor(tc))
     if key not in _COMPILED:
         _COMPILED[key] = Compiled(keras, n_in, n_classes, tc)
     return _COMPILED[key]
@@ -216,6 +256,10 @@ def _keras_fit(keras, X_tr, Y_tr, X_va, Y_va, n_classes, predict, tc, balanced, 
     weights = (lambda Y: {heads[t]: balanced_weights(Y[t], n_classes[t]) for t in heads}) if balanced else (lambda Y: None)
     if len(X_va):
         stop = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=tc.patience, restore_best_weights=True)]
+        if monitor(tc) == "f1":  # val_f1 is written into the epoch's logs before EarlyStopping reads them
+            stop = [_val_f1_callback(keras, X_va, {heads[t]: Y_va[t] for t in heads}),
+                    keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=tc.patience,
+                                                  restore_best_weights=True)]
         val = (X_va, {heads[t]: Y_va[t] for t in heads}) + ((weights(Y_va),) if balanced else ())
     else:  # no validation part (a tiny dataset): the full number of epochs, no early stopping
         stop, val = [], None
@@ -230,3 +274,24 @@ def _keras_fit(keras, X_tr, Y_tr, X_va, Y_va, n_classes, predict, tc, balanced, 
         probs.append({t: np.asarray(out[heads[t]], dtype=np.float64) for t in heads})
     keras.backend.clear_session()
     return probs, {"epochs": len(hist.history["loss"])}
+
+
+def macro_f1_present(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over the classes present in ``y`` (what ``monitor=f1`` watches per head)."""
+    cm = np.zeros((n_classes, n_classes))
+    np.add.at(cm, (y, pred), 1)
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(n_classes), where=(support + predicted) > 0)
+    return float(f1[support > 0].mean())
+
+
+def _val_f1_callback(keras, X_va, Y_va: dict):
+    """A callback that puts the validation macro-F1 (mean over heads) into each epoch's logs."""
+
+    class ValF1(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            out = self.model.predict(X_va, batch_size=256, verbose=0)
+            logs["val_f1"] = float(np.mean([macro_f1_present(y, out[h].argmax(1), out[h].shape[1])
+                                            for h, y in Y_va.items()]))
+
+    return ValF1()

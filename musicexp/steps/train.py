@@ -35,6 +35,11 @@ class ClassWeight(str, Enum):
     balanced = "balanced"  # each class weighs as much in the loss (scikit-learn's "balanced")
 
 
+class Monitor(str, Enum):
+    loss = "loss"  # the validation loss (Keras' EarlyStopping default)
+    f1 = "f1"  # the validation macro-F1, mean over the heads (the score train reports)
+
+
 class Reduce(str, Enum):
     pca = "pca"
     svd = "svd"
@@ -71,8 +76,13 @@ class TrainConf:
     head_dropout: float = param(0.2, check=within(0, 1), doc="dropout in each head")
     lr: float = param(1e-3, check=gt(0), doc="Adam learning rate")
     batch_size: int = param(32, check=ge(1), doc="MLP batch size")
-    epochs: int = param(50, check=ge(1), doc="MLP epochs at most (early stopping on validation loss)")
-    patience: int = param(5, check=ge(0), doc="early-stopping patience")
+    epochs: int = param(200, check=ge(1), doc="MLP epochs at most (early stopping on validation loss; "
+                                              "the older pipeline: 50)")
+    patience: int = param(20, check=ge(0), doc="early-stopping patience (the older pipeline: 5)")
+    monitor: Monitor = param(Monitor.loss, legacy=Monitor.loss,
+                             doc="what early stopping watches on the validation part: loss | f1 (macro-F1)")
+    weight_decay: float = param(0.003, check=ge(0), legacy=0.0,
+                                doc="L2 penalty on every MLP kernel (0: none, the older pipeline; docs/training.md)")
     logreg_c: float = param(1.0, check=gt(0), doc="inverse regularisation of logreg")
     verbose: int = param(0, hash=UNHASHED, doc="keras.Model.fit verbosity (trainer=keras_fit)")
     seed: int = param(II("seed"), doc="seed of folds and models (default: the run's seed)")
