@@ -248,6 +248,11 @@ def test_a_tiny_run_has_the_reference_row_and_its_comparisons(compose, tiny_data
     r2 = run(compose(tiny_overrides(tiny_data, tmp_path, "steps.train.modes=[sgt_only,stats_only]",
                                     "steps.train.reference=sgt_only")))
     assert r2.records[1]["reference_mode"] == "sgt_only"
+    from musicexp.evaluation.figures import modes_figure, reference_of
+
+    assert reference_of(r2.records) == "sgt_only"  # the figure marks the run's own reference
+    labels = [t.get_text() for t in modes_figure(r2.records).axes[0].get_yticklabels()]
+    assert "sgt_only (reference)" in labels and "stats_only" in labels
     assert r2.records[1]["diff_to_reference"] == pytest.approx(-r.records[0]["diff_to_reference"], abs=1e-12)
     r3 = run(compose(tiny_overrides(tiny_data, tmp_path)))
     assert "reference_mode" not in r3.records[0] and "reference:" not in "\n".join(summary_lines(r3.records))
