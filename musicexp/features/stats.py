@@ -153,7 +153,7 @@ def _order(*fields: np.ndarray) -> np.ndarray:
 
 
 #: notes per block of whole pieces computed at once (bounds the memory; every block is vectorised)
-CHUNK_NOTES = 1 << 21
+CHUNK_NOTES = 1 << 16
 
 
 def compute(notes: Mapping, tpq=None) -> np.ndarray:
