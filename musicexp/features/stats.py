@@ -141,7 +141,9 @@ def _time_key(onset: np.ndarray, piece: np.ndarray, tpq) -> np.ndarray:
 
 def _order(*fields: np.ndarray) -> np.ndarray:
     """Stable order of the rows by the non-negative int fields (most significant first): one
-    sort of a packed int64 key when their bits fit, else a lexsort."""
+    stable sort of a packed int64 key when their bits fit, else a lexsort. (numpy's stable sort
+    of int64 is a timsort: it merges the runs of a note table written track by track, about
+    6x faster here than sorting a unique key with the row number packed in.)"""
     bits = [max(int(f.max()).bit_length(), 1) if f.size else 1 for f in fields]
     if sum(bits) > 62:
         return np.lexsort(fields[::-1])
@@ -290,21 +292,21 @@ def _compute(notes: Mapping, offsets: np.ndarray, tpq) -> np.ndarray:
     run_len = np.diff(np.append(gstart, g.size))
     pos = g - np.repeat(gmin - base[:-1], run_len)
     if dense:
-        wd = np.full(int(base[-1]), -1.0)
+        wd = np.full(int(base[-1]), -1.0)  # -1: no onset there
         wd[pos] = w
     for L in LAGS:
         lag = int(round(L * GRID))
         if dense:
             wl = wd[pos + lag]
-            hit = wl >= 0
-            wl = wl[hit]
         else:
             at = np.minimum(np.searchsorted(pos, pos + lag), pos.size - 1)
-            hit = pos[at] == pos + lag
-            wl = w[at[hit]]
+            wl = np.where(pos[at] == pos + lag, w[at], -1.0)
+        hit = (wl >= 0).astype(np.float64)
+        np.maximum(wl, 0.0, out=wl)
+        wl *= w
         name = lag_name(L)
-        X[:, col[f"bar_{name}"]] = _div(np.bincount(gpiece[hit], minlength=P).astype(np.float64), n_grid)
-        X[:, col[f"bar_accent_{name}"]] = _div(_per_piece_sum(gpiece[hit], w[hit] * wl, P), w2)
+        X[:, col[f"bar_{name}"]] = _div(_per_piece_sum(gpiece, hit, P), n_grid)
+        X[:, col[f"bar_accent_{name}"]] = _div(_per_piece_sum(gpiece, wl, P), w2)
 
     # density and texture
     X[:, col["notes_per_beat"]] = _div(N.astype(np.float64), span)
@@ -328,13 +330,15 @@ def _compute(notes: Mapping, offsets: np.ndarray, tpq) -> np.ndarray:
     c0 = col["interval_m12"]
     X[:, c0:c0 + 2 * INTERVAL_CLIP + 1] = _hist(ipiece, np.clip(iv, -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP,
                                                  2 * INTERVAL_CLIP + 1, P, K)
-    a = np.abs(iv)
-    X[:, col["interval_repeats"]] = _div(np.bincount(ipiece[a == 0], minlength=P).astype(np.float64), K)
-    X[:, col["interval_steps"]] = _div(np.bincount(ipiece[(a == 1) | (a == 2)], minlength=P).astype(np.float64), K)
-    X[:, col["interval_leaps"]] = _div(np.bincount(ipiece[a >= 3], minlength=P).astype(np.float64), K)
-    X[:, col["interval_mean_abs"]] = _div(_per_piece_sum(ipiece, a.astype(np.float64), P), K)
-    X[:, col["contour_up"]] = _div(np.bincount(ipiece[iv > 0], minlength=P).astype(np.float64), K)
-    X[:, col["contour_down"]] = _div(np.bincount(ipiece[iv < 0], minlength=P).astype(np.float64), K)
+    # (clipping keeps the sign and |interval| >= 3: the shares below are sums of the histogram's)
+    h = X[:, c0:c0 + 2 * INTERVAL_CLIP + 1]
+    at = INTERVAL_CLIP  # the column of 0
+    X[:, col["interval_repeats"]] = h[:, at]
+    X[:, col["interval_steps"]] = h[:, at - 2:at].sum(1) + h[:, at + 1:at + 3].sum(1)
+    X[:, col["interval_leaps"]] = h[:, :at - 2].sum(1) + h[:, at + 3:].sum(1)
+    X[:, col["interval_mean_abs"]] = _div(_per_piece_sum(ipiece, np.abs(iv).astype(np.float64), P), K)
+    X[:, col["contour_up"]] = h[:, at + 1:].sum(1)
+    X[:, col["contour_down"]] = h[:, :at].sum(1)
     nz = iv != 0
     s, sv, sp = np.sign(iv[nz]), ivoice[nz], ipiece[nz]
     pair = sv[1:] == sv[:-1]
