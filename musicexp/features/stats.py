@@ -328,17 +328,19 @@ def _compute(notes: Mapping, offsets: np.ndarray, tpq) -> np.ndarray:
     ivoice = np.cumsum(~vsame)[vsame]  # the voice of each interval (a number that changes with the voice)
     K = np.bincount(ipiece, minlength=P)
     c0 = col["interval_m12"]
-    X[:, c0:c0 + 2 * INTERVAL_CLIP + 1] = _hist(ipiece, np.clip(iv, -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP,
-                                                 2 * INTERVAL_CLIP + 1, P, K)
-    # (clipping keeps the sign and |interval| >= 3: the shares below are sums of the histogram's)
-    h = X[:, c0:c0 + 2 * INTERVAL_CLIP + 1]
+    nb = 2 * INTERVAL_CLIP + 1
+    H = np.bincount(ipiece * nb + np.clip(iv, -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP,
+                    minlength=P * nb).reshape(P, nb)  # counts per piece and clipped interval
+    Kf = np.maximum(K, 1)[:, None].astype(np.float64)
+    X[:, c0:c0 + nb] = H / Kf
+    # (clipping keeps the sign and |interval| >= 3: these counts are sums of the histogram's)
     at = INTERVAL_CLIP  # the column of 0
-    X[:, col["interval_repeats"]] = h[:, at]
-    X[:, col["interval_steps"]] = h[:, at - 2:at].sum(1) + h[:, at + 1:at + 3].sum(1)
-    X[:, col["interval_leaps"]] = h[:, :at - 2].sum(1) + h[:, at + 3:].sum(1)
+    for name, cnt in (("interval_repeats", H[:, at]),
+                      ("interval_steps", H[:, at - 2:at].sum(1) + H[:, at + 1:at + 3].sum(1)),
+                      ("interval_leaps", H[:, :at - 2].sum(1) + H[:, at + 3:].sum(1)),
+                      ("contour_up", H[:, at + 1:].sum(1)), ("contour_down", H[:, :at].sum(1))):
+        X[:, col[name]] = cnt / Kf[:, 0]
     X[:, col["interval_mean_abs"]] = _div(_per_piece_sum(ipiece, np.abs(iv).astype(np.float64), P), K)
-    X[:, col["contour_up"]] = h[:, at + 1:].sum(1)
-    X[:, col["contour_down"]] = h[:, :at].sum(1)
     nz = iv != 0
     s, sv, sp = np.sign(iv[nz]), ivoice[nz], ipiece[nz]
     pair = sv[1:] == sv[:-1]
