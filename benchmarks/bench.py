@@ -7,6 +7,7 @@ and extrapolated, which the row says. Prints a table, writes benchmarks/results.
     python benchmarks/bench.py            # everything (about 90 minutes on 2 cores; scaling alone about an hour)
     python benchmarks/bench.py --quick    # fewer repeats, no end-to-end first runs
     python benchmarks/bench.py --only parse sgt   # replaces those sections' rows in results.json
+    python benchmarks/bench.py --only stats       # the stats step on data and on 100,000 synthetic pieces
 """
 
 from __future__ import annotations
@@ -155,6 +156,54 @@ def bench_sgt(repeat: int, base_repeat: int, n_pkg: int) -> None:
     add("sgt", "published SGT: 200 seqs x 2,000 over 64 symbols", t_ours, t_pkg * len(seqs) / n_pkg,
         baseline=f"package sgt 2.0.3 ({n_pkg} seqs, x{len(seqs) // n_pkg} extrapolated)", target=">=300x",
         extra={"max_abs_diff": diff}, note=f"max |diff| {diff:.1e} (target < 1e-9)")
+
+
+def tile_notes(notes: dict, pieces: list[dict], n: int) -> tuple[dict, list[dict]]:
+    """A synthetic note table of ``n`` pieces: piece k is real piece k mod P, transposed by
+    (k // P) % 12 - 5 semitones (as benchmarks/scaling.py transposes its pieces), with the
+    columns the sgt and stats steps read."""
+    offsets = notes["offsets"]
+    P = len(offsets) - 1
+    reps = -(-n // P)
+    lens = np.tile(np.diff(offsets), reps)[:n]
+    total = int(lens.sum())
+    out = {k: np.tile(notes[k], reps)[:total] for k in ("track", "program", "is_drum", "onset", "duration")}
+    shift = np.repeat((np.arange(n) // P) % 12 - 5, lens).astype(np.int16)
+    out["pitch"] = np.clip(np.tile(notes["pitch"], reps)[:total] + shift, 0, 127).astype(np.int16)
+    del shift
+    out["offsets"] = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    return out, [{"id": f"synth{k:06d}", "tpq": pieces[k % P]["tpq"]} for k in range(n)]
+
+
+def bench_stats(repeat: int, n_synth: int = 100_000) -> None:
+    """The stats step (global note statistics) on `data` and on a synthetic collection of
+    ``n_synth`` pieces, against the sgt step on the same notes (the other vectorised feature
+    step), timed in the same invocation."""
+    import gc
+
+    cfg, _, notes_out = notes_of("data")
+    n_notes = len(notes_out["notes"]["pitch"])
+    ours, _ = median_time(lambda: run_step(cfg, "stats", {"notes": notes_out}), repeat)
+    base, _ = median_time(lambda: run_step(cfg, "sgt", {"notes": notes_out}), repeat)
+    add("stats", f"stats step on data ({n_notes} notes)", ours, base, baseline="sgt step, same notes",
+        extra={"notes_per_s": n_notes / ours}, note=f"{n_notes / ours / 1e6:.2f} M notes/s")
+    notes, pieces = tile_notes(notes_out["notes"], notes_out["pieces"], n_synth)
+    big = {"notes": notes, "pieces": pieces}
+    n_big = len(notes["pitch"])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    run_step(cfg, "stats", {"notes": big})
+    ours = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gc.collect()
+    t = time.perf_counter()
+    run_step(cfg, "sgt", {"notes": big})
+    base = time.perf_counter() - t
+    add("stats", f"stats step, {n_synth:,} synthetic pieces ({n_big:,} notes)", ours, base,
+        baseline="sgt step, same notes", target="< 60 s",
+        extra={"notes_per_s": n_big / ours, "peak_mb_before": before, "peak_mb_after_stats": peak},
+        note=f"one run each; data's pieces tiled; {n_big / ours / 1e6:.2f} M notes/s; peak RSS {peak:,.0f} MB "
+             f"(the table {before:,.0f} MB before)")
 
 
 def bench_graph(repeat: int) -> None:
@@ -386,11 +435,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats; skip end-to-end and scaling")
     ap.add_argument("--only", nargs="*", default=None,
-                    help="sections: parse sgt graph cached e2e train scaling")
+                    help="sections: parse sgt stats graph cached e2e train scaling")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     repeat, base_repeat = (3, 1) if args.quick else (5, 3)
-    sections = args.only or (["parse", "sgt", "graph", "cached"] + ([] if args.quick else ["e2e", "train", "scaling"]))
+    sections = args.only or (["parse", "sgt", "stats", "graph", "cached"] + ([] if args.quick else ["e2e", "train", "scaling"]))
     info = machine()
     print(f"machine: {info['cpu']} | {info['cores']} cores | Python {info['python']} | {info['date']}")
     print(f"{'section':<9} {'row':<44} {'ours':>10} {'baseline':>10} {'ratio':>9}  {'target':<10} note")
@@ -398,6 +447,7 @@ def main() -> None:
     for s in sections:
         {"parse": lambda: bench_parse(repeat, base_repeat),
          "sgt": lambda: bench_sgt(repeat, base_repeat, 4 if args.quick else 8),
+         "stats": lambda: bench_stats(repeat, 20_000 if args.quick else 100_000),
          "graph": lambda: bench_graph(repeat),
          "cached": lambda: bench_cached(repeat),
          "e2e": bench_e2e,

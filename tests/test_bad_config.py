@@ -28,7 +28,7 @@ CASES = {
     "unknown token_mode": (["steps.sgt.token_mode=chords"],
                            ["steps.sgt.token_mode", "expected one of [pitch_class, prog_pitch, pitch, interval]"]),
     "unknown mode": (["steps.train.modes=[foo]"],
-                     ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, meta_only, early_fusion, late_fusion"]),
+                     ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, stats_only, meta_only, early_fusion, late_fusion"]),
     "unknown on_error": (["dataset.on_error=ignore"], ["dataset.on_error", "expected one of [skip, raise]"]),
     "n_splits > every class": (["steps.train.n_splits=6"], ["steps.train.n_splits=6", "allowed: at most 4"]),
     "n_splits > smallest class (min_class_count lowered)": (
@@ -46,7 +46,7 @@ CASES = {
                                      ["dataset.labels.columns", "the labels have columns"]),
     "labels CSV missing": (["dataset.labels.csv=nope.csv"], ["dataset.labels.csv", "not found"]),
     "dataset id escaping the store": (["dataset.id=../elsewhere"], ["dataset.id='../elsewhere'", "letters, digits"]),
-    "unknown step in skip": (["skip=[embedz]"], ["skip=['embedz']", "step names are embed, graph, labels, notes, sgt, train"]),
+    "unknown step in skip": (["skip=[embedz]"], ["skip=['embedz']", "step names are embed, graph, labels, notes, sgt, stats, train"]),
 }
 
 

@@ -13,7 +13,8 @@ SMALL_EMB = ("steps.embed.dim=16", "steps.embed.num_walks=10", "steps.embed.epoc
 def test_four_modes_one_record_each(compose, tiny_data, tmp_path):
     r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB)))
     assert [rec["mode"] for rec in r.records] == ["sgt_only", "emb_only", "early_fusion", "late_fusion"]
-    assert r.status() == dict(notes="ran", labels="ran", graph="ran", embed="ran", sgt="ran", train="ran")
+    # (the fusions fuse every fused block: sgt, emb and stats)
+    assert r.status() == dict(notes="ran", labels="ran", graph="ran", embed="ran", sgt="ran", stats="ran", train="ran")
     late = r.records[-1]
     assert 0 <= late["composer_w_emb_mean"] <= 1 and 0 <= late["era_w_emb_mean"] <= 1
     # the SGT-only numbers don't depend on which other modes ran beside them
@@ -26,7 +27,7 @@ def test_embedding_dim_reruns_only_embed_and_train(compose, tiny_data, tmp_path)
     run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB)))
     r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "steps.embed.dim=8")))
     assert r.status() == dict(notes="cached", labels="cached", graph="cached", embed="ran", sgt="cached",
-                              train="ran")
+                              stats="cached", train="ran")
     assert r.steps["embed"].artifact["embedding"].shape == (24, 8)
     # workers is not part of the hash
     r = run(compose(tiny_overrides(tiny_data, tmp_path, ALL_MODES, *SMALL_EMB, "steps.embed.dim=8",

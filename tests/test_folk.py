@@ -211,7 +211,7 @@ def test_folk_builds_from_an_empty_data_folder_and_runs(tmp_path):
             env={"MUSICEXP_DATA": str(tmp_path / "data")})
     assert json.loads((tmp_path / "data" / "Folk" / "dataset.json").read_text())["manifest"] == "folk"
     recs = {r["mode"]: r for r in read_jsonl(tmp_path / "results" / "results.jsonl")}
-    assert set(recs) == {"sgt_only", "emb_only", "early_fusion", "late_fusion"}
+    assert set(recs) == {"sgt_only", "emb_only", "stats_only", "early_fusion", "late_fusion"}
     for rec in recs.values():
         assert rec["n_pieces"] >= 1500 and rec["n_classes"] == 4 and rec["tasks"] == ["tune_type"], rec
         assert rec["grouped"] is True

@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 MODES_PNG = "modes_per_task.png"
-#: the mode drawn as the reference row, when it is among the modes
+#: the mode drawn as the reference row, when it is among the modes (records without
+#: ``reference_mode``); a run's records name their own (``steps.train.reference``)
 REFERENCE = "stats_only"
 #: confusion cells are annotated (share and count) up to this many classes
 ANNOTATE_MAX = 10
@@ -60,6 +61,11 @@ def title(rec: dict) -> str:
            f"{folds}{grouped}"
 
 
+def reference_of(records: list[dict]) -> str | None:
+    """The run's reference mode: the records' ``reference_mode`` when they have one, else :data:`REFERENCE`."""
+    return records[0]["reference_mode"] if records and "reference_mode" in records[0] else REFERENCE
+
+
 def modes_figure(records: list[dict]):
     """The modes (rows) against pooled macro-F1, one panel per task (and overall): each mode a
     point with its 95% interval, the majority baseline a dashed line, the metadata-only control
@@ -67,6 +73,7 @@ def modes_figure(records: list[dict]):
     colour and marker. Returns the matplotlib Figure."""
     plt = pyplot()
     recs = records[::-1]  # the first mode of steps.train.modes on top
+    reference = reference_of(records)
     ps = panels(recs[0])
     fig, axes = plt.subplots(1, len(ps), figsize=(1.6 + 3.2 * len(ps), 2.0 + 0.42 * len(recs)), sharey=True,
                              squeeze=False)
@@ -76,7 +83,7 @@ def modes_figure(records: list[dict]):
             m, lo, hi = num(r.get(f)), num(r.get(f"{f}_low")), num(r.get(f"{f}_high"))
             if m is None:
                 continue
-            ref = r["mode"] == REFERENCE
+            ref = r["mode"] == reference
             err = [[m - lo], [hi - m]] if lo is not None and hi is not None else None
             ax.errorbar([m], [y], xerr=err, fmt="D" if ref else "o", color="tab:orange" if ref else "tab:blue",
                         ms=7 if ref else 6, capsize=3, zorder=3)
@@ -96,9 +103,9 @@ def modes_figure(records: list[dict]):
         ax.set_xlim(0, 1.04)
         ax.grid(axis="x", alpha=0.3)
     ax0 = axes[0][0]
-    ax0.set_yticks(ys, [f"{r['mode']} (reference)" if r["mode"] == REFERENCE else r["mode"] for r in recs], fontsize=8)
+    ax0.set_yticks(ys, [f"{r['mode']} (reference)" if r["mode"] == reference else r["mode"] for r in recs], fontsize=8)
     for t in ax0.get_yticklabels():
-        if t.get_text().startswith(REFERENCE + " "):
+        if reference and t.get_text() == f"{reference} (reference)":
             t.set_fontweight("bold")
     ax0.set_ylim(-0.6, len(recs) - 0.4)
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -109,7 +116,7 @@ def modes_figure(records: list[dict]):
     return fig
 
 
-def confusion_figure(confusion: dict, task: str, modes: list[str]):
+def confusion_figure(confusion: dict, task: str, modes: list[str], reference: str | None = REFERENCE):
     """The row-normalised confusion matrices of ``task``, one panel per mode (rows = true class),
     each cell's share and count written when there are at most :data:`ANNOTATE_MAX` classes.
     Returns the matplotlib Figure, or None when no mode has a matrix for the task."""
@@ -148,8 +155,8 @@ def confusion_figure(confusion: dict, task: str, modes: list[str]):
         if ax in axes[:, 0]:
             ax.set_yticks(range(len(classes)), labels, fontsize=7)
             ax.set_ylabel("true", fontsize=8)
-        ax.set_title(f"{mode} (reference)" if mode == REFERENCE else mode, fontsize=9,
-                     fontweight="bold" if mode == REFERENCE else "normal")
+        ax.set_title(f"{mode} (reference)" if mode == reference else mode, fontsize=9,
+                     fontweight="bold" if mode == reference else "normal")
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     cax = fig.add_axes((1 - 0.75 * right / width, below / height, 0.15 / width, 1 - (top + below) / height))
@@ -176,7 +183,7 @@ def run_figures(artifact, records: list[dict]) -> dict[str, bytes]:
     modes = [r["mode"] for r in records]
     confusion = artifact["confusion"]
     for task in records[0].get("tasks") or [records[0].get("task")]:
-        fig = confusion_figure(confusion, task, modes)
+        fig = confusion_figure(confusion, task, modes, reference_of(records))
         if fig is not None:
             out[confusion_png(task)] = _png(fig)
     return out

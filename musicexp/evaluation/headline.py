@@ -73,6 +73,7 @@ def summary_lines(recs: list[dict]) -> list[str]:
                          + "".join(f"; {r['mode']} {r['diff_to_control']:+.3f}, p {fmt_p(r['p_t_vs_control_holm'])}"
                                    for r in recs if r["mode"] not in above))
         lines.extend(_metadata_notes(recs, tasks, pre))
+    lines.extend(reference_lines(recs, tasks, pre))
     for b, a in (r0.get("derived_tasks") or {}).items():
         lines.append(f"  NOTE: {b} is a function of {a} on these pieces (each {a} class has one {b}): the score, their "
                      f"average, counts {a}'s distinctions twice; read the tasks' own columns, or steps.train.task={a}")
@@ -103,6 +104,36 @@ def summary_lines(recs: list[dict]) -> list[str]:
             span = f"{mdds[0]:.3f}" + (f" to {mdds[-1]:.3f}" if mdds[-1] > mdds[0] else "")
             lines.append(f"  power: with these folds the corrected t-test detects a difference to the best mode of "
                          f"{span} (MDD: minimum detectable difference, 80% power, alpha {ALPHA}); smaller ones go unseen")
+    return lines
+
+
+def fmt_ref(rec: dict, pre: str = "") -> str:
+    """The difference to the reference mode with its paired interval and p (Holm), when the record has it."""
+    d = rec.get(f"{pre}diff_to_reference")
+    if d is None:
+        return "-"
+    lo, hi = rec.get(f"{pre}diff_to_reference_low"), rec.get(f"{pre}diff_to_reference_high")
+    return (f"{d:+.3f}" + (f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None and hi is not None else "")
+            + f", p {fmt_p(rec.get(f'{pre}p_t_vs_reference'))} ({fmt_p(rec.get(f'{pre}p_t_vs_reference_holm'))})")
+
+
+def reference_lines(recs: list[dict], tasks: list[str], pre) -> list[str]:
+    """Each mode against the reference row (``stats_only`` by default: global note statistics),
+    overall and, with several tasks, per task; then the modes significantly above it."""
+    ref = recs[0].get("reference_mode")
+    others = [r for r in recs if r["mode"] != ref]
+    if not ref or not others or "diff_to_reference" not in others[0]:
+        return []
+    multi = len(tasks) > 1
+    lines = [f"  reference: {ref} (steps.train.reference), each mode against it on the same folds: diff [95% paired CI], "
+             "p corrected t (Holm)" + (f"; per task: {', '.join(tasks)}" if multi else "")]
+    for r in others:
+        lines.append(f"    {r['mode']:<16} {fmt_ref(r)}" + ("".join(f"; {k} {fmt_ref(r, pre(k))}" for k in tasks)
+                                                              if multi else ""))
+    above = [r["mode"] for r in others if r["diff_to_reference"] > 0 and r.get("significant_vs_reference")]
+    below = [r["mode"] for r in others if r["diff_to_reference"] < 0 and r.get("significant_vs_reference")]
+    lines.append(f"  modes above the reference {ref} (corrected t, Holm-adjusted p < {ALPHA}): {', '.join(above) or 'none'}"
+                 + (f"; below it: {', '.join(below)}" if below else ""))
     return lines
 
 

@@ -5,7 +5,7 @@
 * ``late:<a>+<b>``: one model per block; per task the weights of ``sum_k w_k * p_k`` are chosen
   on the inner validation part (a grid of step 0.05 over the simplex, best validation macro-F1).
 * ``early_fusion`` / ``late_fusion``: the same over every block registered with ``fuse=True``
-  (today ``sgt`` and ``emb``, in block order).
+  (today ``sgt``, ``emb`` and ``stats``, in block order; ``early:sgt+emb`` is the older pair).
 """
 
 from __future__ import annotations

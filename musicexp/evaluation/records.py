@@ -143,6 +143,8 @@ def build(study, params) -> list[dict]:
         _control_fields(recs, study, tasks, n_classes, pre, seed, n_boot)
     _compare(recs, study, preds, tasks, pre, n_train, n_test)
     _paired_intervals(recs, study, preds, tasks, n_classes, seed, n_boot)
+    _reference(recs, study, preds, tasks, n_classes, n_train, n_test, seed, n_boot,
+               reference_mode(params, [m.name for m in study.modes]))
     goal = params.objective or recs[0]["mode"]
     for rec in recs:  # the run's score (what a sweeper optimises): the objective mode's
         rec["objective"], rec["is_objective"] = goal, rec["mode"] == goal
@@ -253,6 +255,70 @@ def _paired_intervals(recs: list[dict], study, preds: dict, tasks, n_classes, se
         _, reps = replicates(study.y, preds[rec["mode"]], n_classes, tasks, study.groups, "f1", seed, n_boot)
         iv = st.percentile_interval(rec["diff_to_best"], reps - ref, 0.95, "paired " + _method(study.groups))
         rec["diff_to_best_low"], rec["diff_to_best_high"] = iv.low, iv.high
+
+
+#: the mode that is the reference row when ``steps.train.reference`` is null and it is among the modes
+REFERENCE = "stats_only"
+
+
+def reference_mode(params, modes: list[str]) -> str | None:
+    """The reference row of a run: ``steps.train.reference`` if set (one of the modes), else
+    :data:`REFERENCE` when it is among the modes, else none."""
+    ref = params.get("reference") if hasattr(params, "get") else getattr(params, "reference", None)
+    if ref is None:
+        return REFERENCE if REFERENCE in modes else None
+    if ref not in modes:
+        raise ValueError(f"steps.train.reference={ref!r} is not among the modes {modes}")
+    return ref
+
+
+def _reference(recs: list[dict], study, preds: dict, tasks, n_classes, n_train: float, n_test: float, seed: int,
+               n_boot: int, reference: str | None) -> None:
+    """Each mode against the reference mode (by default ``stats_only``: global note statistics,
+    a plain reference point), as against the best mode: ``diff_to_reference`` with its 95% paired
+    group bootstrap interval (``_low``, ``_high``: both modes scored on the same resampled works),
+    the corrected resampled t-test on the paired per-fold scores (``p_t_vs_reference``) with its
+    minimum detectable difference and its Holm adjustment over the modes compared with the
+    reference (``p_t_vs_reference_holm``, ``significant_vs_reference``); with several tasks the
+    same per task (``<task>_diff_to_reference`` ...; Holm over the modes, per task). The
+    reference's own record holds None in these fields. No reference (no ``stats_only`` among the
+    modes and ``steps.train.reference`` null): no field at all, the records are as before."""
+    if reference is None:
+        return
+    for rec in recs:
+        rec["reference_mode"] = reference
+    ref = next(r for r in recs if r["mode"] == reference)
+    others = [r for r in recs if r is not ref]
+    scopes = [("", tasks)] + ([(f"{k}_", [k]) for k in tasks] if len(tasks) > 1 else [])
+    for p, ks in scopes:
+        y = {k: study.y[k] for k in ks}
+
+        def labels(mode):
+            return [{k: x[k] for k in ks} for x in preds[mode]]
+
+        def fold_f1(mode):
+            return np.array([float(np.mean([study.fold_scores[mode][k][f]["f1"] for k in ks]))
+                             for f in range(len(study.folds))])
+
+        _, ref_reps = replicates(y, labels(reference), n_classes, ks, study.groups, "f1", seed, n_boot)
+        ref_score = ref["score"] if not p else ref[f"{p}f1"]
+        ref_folds = fold_f1(reference)
+        ref.update({f"{p}diff_to_reference": None, f"{p}diff_to_reference_low": None,
+                    f"{p}diff_to_reference_high": None, f"{p}p_t_vs_reference": None,
+                    f"{p}p_t_vs_reference_holm": None, f"{p}mdd_vs_reference": None,
+                    f"{p}significant_vs_reference": None})
+        for rec in others:
+            diff = (rec["score"] if not p else rec[f"{p}f1"]) - ref_score
+            _, reps = replicates(y, labels(rec["mode"]), n_classes, ks, study.groups, "f1", seed, n_boot)
+            iv = st.percentile_interval(diff, reps - ref_reps, 0.95, "paired " + _method(study.groups))
+            t = st.corrected_resampled_ttest(fold_f1(rec["mode"]) - ref_folds, n_train, n_test)
+            rec[f"{p}diff_to_reference"] = diff
+            rec[f"{p}diff_to_reference_low"], rec[f"{p}diff_to_reference_high"] = iv.low, iv.high
+            rec[f"{p}p_t_vs_reference"] = t.p
+            rec[f"{p}mdd_vs_reference"] = st.min_detectable_difference(t.se, t.df, ALPHA)
+        for rec, adj in zip(others, st.holm([r[f"{p}p_t_vs_reference"] for r in others])):
+            rec[f"{p}p_t_vs_reference_holm"] = float(adj)
+            rec[f"{p}significant_vs_reference"] = bool(adj < ALPHA)
 
 
 def artifact(study, recs: list[dict]) -> dict:

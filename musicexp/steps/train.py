@@ -64,6 +64,9 @@ class TrainConf:
     modes: List[str] = param(factory=default_modes, doc="<block>_only, early_fusion, late_fusion, early:a+b, late:a+b")
     objective: Optional[str] = param(None, doc="the mode whose CV score is the run's score (what a sweeper optimises, "
                                                "score= in the step table); null: the first of modes")
+    reference: Optional[str] = param(None, legacy=None,
+                                     doc="the mode every other is compared with (diff, paired CI, corrected t, Holm); "
+                                         "null: stats_only when among the modes, else none")
     model: Model = param(Model.mlp, doc="mlp (Keras, as the older pipeline) | logreg (fast baseline)")
     grouped: bool = param(True, doc="keep the dataset's groups on one side of every split")
     log1p: bool = param(True, doc="log1p before scaling (blocks with prep=reduce, e.g. sgt)")
@@ -102,6 +105,9 @@ class TrainConf:
                 out.append(f"modes: {exc}")
         if node.objective is not None and node.objective not in node.modes:
             out.append(f"objective={node.objective!r} is not allowed: it must be one of modes {list(node.modes)}")
+        if node.reference is not None and node.reference not in node.modes:
+            out.append(f"reference={node.reference!r} is not allowed: it must be one of modes {list(node.modes)} "
+                       "(or null: stats_only when among them)")
         return out
 
 

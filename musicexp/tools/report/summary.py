@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from musicexp.engine.job import JOB_FILE
-from musicexp.evaluation.headline import fmt_ci, fmt_diff, fmt_mdd, fmt_p
+from musicexp.evaluation.headline import fmt_ci, fmt_diff, fmt_mdd, fmt_p, fmt_ref
 from musicexp.tools.report.plots import MODES_PNG, SETTINGS, plot_modes, plot_sweep
 
 log = logging.getLogger("musicexp")
@@ -324,7 +324,8 @@ def markdown_table(recs: list[dict]) -> list[str]:
     """The modes of the latest run of each (dataset, task, model) as a Markdown table: CV score
     with interval, per task, the difference to the best mode with its corrected t p-value, the
     minimum detectable difference (MDD) and McNemar's p-values, the difference to the
-    metadata-only control with its p-value, then the reference rows (the control, the majority
+    metadata-only control with its p-value, the difference to the reference mode (``stats_only``
+    by default) with its paired interval and p-values, then the reference rows (the control, the majority
     baseline) and a line per derived task (the README's results tables are made with this)."""
     latest: dict[tuple, str] = {}
     for r in recs:  # one table per dataset, task, model and dataset settings (neutralize, labels ...)
@@ -340,14 +341,17 @@ def markdown_table(recs: list[dict]) -> list[str]:
         tasks = rows[0]["tasks"]
         pre = (lambda k: f"{k}_") if len(tasks) > 1 else (lambda k: "")
         ctrl = "p_t_vs_control" in rows[0]
-        blank = " | | | | | |" + (" |" if ctrl else "")
+        ref = rows[0].get("reference_mode") if any("diff_to_reference" in r for r in rows) else None
+        blank = " | | | | | |" + (" |" if ctrl else "") + (" |" if ref else "")
         out += [f"{ds}, task={task}, {model}" + (f" ({', '.join(differ)})" if differ else "")
                 + f": {rows[0]['n_pieces']} pieces, {rows[0]['n_splits']} folds x {rows[0]['repeats']} repeat(s) "
                 f"(run {run_id})", "",
                 "| mode | CV score [95% CI] | " + " | ".join(f"{k} macro-F1" for k in tasks)
                 + " | vs best [95% paired CI] | p (corrected t) | p (Holm) | MDD | p (McNemar) |"
-                + (" vs control, p (Holm) |" if ctrl else ""),
-                "|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|" + ("---|" if ctrl else "")]
+                + (" vs control, p (Holm) |" if ctrl else "")
+                + (f" vs reference {ref} [95% paired CI], p (corrected t, Holm) |" if ref else ""),
+                "|---|---|" + "---|" * len(tasks) + "---|---|---|---|---|" + ("---|" if ctrl else "")
+                + ("---|" if ref else "")]
         for r in rows:
             best = r["mode"] == r.get("best_mode")
             mc = ", ".join(fmt_p(r.get(f"{pre(k)}p_mcnemar_vs_best")) for k in tasks)
@@ -358,6 +362,8 @@ def markdown_table(recs: list[dict]) -> list[str]:
                        f"{fmt_mdd(mdd)} | {mc} |"))
             if ctrl:
                 line += f" {r['diff_to_control']:+.3f}, {fmt_p(r.get('p_t_vs_control_holm'))} |"
+            if ref:
+                line += " reference |" if r["mode"] == ref else f" {fmt_ref(r)} |"
             out.append(line)
         base = rows[0]
         if "metadata_score" in base:
