@@ -77,16 +77,17 @@ def test_prepare_matches_gensims_tables_by_hand():
 
 
 def planted_walks(seed: int = 0):
-    """4 communities of 25 nodes, edge probability 0.3 inside and 0.005 between; node2vec walks."""
+    """4 communities of 25 nodes, edge probability 0.3 inside and 0.08 between (about half of a
+    node's edges leave its community); 40 node2vec walks of 10 nodes per node, as embed's defaults."""
     rng = np.random.default_rng(seed)
     n, k = 100, 4
     comm = np.arange(n) % k
-    prob = np.where(comm[:, None] == comm[None, :], 0.3, 0.005)
+    prob = np.where(comm[:, None] == comm[None, :], 0.3, 0.08)
     adj = np.triu(rng.random((n, n)) < prob, 1)
     adj = adj | adj.T
     indptr = np.concatenate([[0], np.cumsum(adj.sum(1))])
     indices = np.nonzero(adj)[1]
-    walks = random_walks(indptr, indices, np.arange(n), num_walks=20, walk_length=10, p=1.0, q=1.0, seed=seed)
+    walks = random_walks(indptr, indices, np.arange(n), num_walks=40, walk_length=10, p=1.0, q=1.0, seed=seed)
     return walks[rng.permutation(len(walks))], comm
 
 
@@ -100,10 +101,11 @@ def nn_in_community(v: np.ndarray, comm: np.ndarray) -> float:
 def test_learns_planted_communities_as_well_as_gensim():
     walks, comm = planted_walks()
     kw = dict(dim=16, window=5, epochs=5, negative=5, workers=1)
-    ours = [nn_in_community(word2vec(walks, 100, seed=s, **kw), comm) for s in (1, 2, 3)]
-    theirs = [nn_in_community(word2vec(walks, 100, seed=s, engine="gensim", **kw), comm) for s in (1, 2, 3)]
-    # chance is 24/99; a run without training (initial vectors) is near it
-    assert np.mean(ours) >= 0.9 and np.mean(ours) >= np.mean(theirs) - 0.05, (ours, theirs)
+    ours = [nn_in_community(word2vec(walks, 100, seed=s, **kw), comm) for s in (0, 1, 2)]
+    theirs = [nn_in_community(word2vec(walks, 100, seed=s, engine="gensim", **kw), comm) for s in (0, 1, 2)]
+    # chance is 24/99; a run without training (initial vectors) is near it. (Measured: ours
+    # 0.90 0.82 0.84, gensim 0.87 0.77 0.83 for seeds 0-2.)
+    assert np.mean(ours) >= 0.75 and np.mean(ours) >= np.mean(theirs) - 0.03, (ours, theirs)
     untrained = S.prepare(walks, 100, dim=16, seed=1, sample=1e-3)
     v0 = np.zeros((100, 16), np.float32)
     v0[untrained.vocab] = untrained.syn0[:, :16]
@@ -193,3 +195,30 @@ def test_emb_only_on_data_100_is_within_gensims_interval(tmp_path):
     ours, theirs = recs["sgns"], recs["gensim"]
     assert ours["folds_id"] == theirs["folds_id"]
     assert theirs["score_low"] <= ours["score"] <= theirs["score_high"], (ours["score"], theirs)
+
+
+def test_compare_calls_small_differences_of_exact_embeddings_differences():
+    """The run-to-run-noise note of `musicexp-report --compare` is for gensim with several threads
+    only (records before the engine option were gensim with 2 threads)."""
+    from musicexp.tools.report.summary import EMBED_NOISE, compare
+
+    folds = [0.7, 0.72, 0.69, 0.71, 0.73]
+
+    def rec(run, score, **cols):
+        return {"run_id": run, "dataset_id": "d", "mode": "emb_only", "task": "t", "score": score, "fold_f1": folds,
+                "folds_id": "f", "fold_train_mean": 80.0, "fold_test_mean": 20.0, **cols}
+
+    def note(a, b):
+        (row,) = compare([a, b], "A", "B")
+        return row["note"]
+
+    small = 0.71 + EMBED_NOISE / 2
+    noise = "within the run-to-run noise"
+    assert note(rec("A", 0.71, **{"steps.embed.engine": "sgns"}), rec("B", small, **{"steps.embed.engine": "sgns"})) == ""
+    assert note(rec("A", 0.71), rec("B", small)).startswith(noise)  # older records: gensim, 2 threads
+    assert note(rec("A", 0.71, **{"steps.embed.engine": "sgns"}),
+                rec("B", small, **{"steps.embed.engine": "gensim"})).startswith(noise)
+    one = {"steps.embed.engine": "gensim", "overrides": ["steps.embed.workers=1", "seed=1"]}
+    assert note(rec("A", 0.71, **one), rec("B", small, **one)) == ""
+    two = {"steps.embed.engine": "gensim", "overrides": ["steps.embed.workers=2"]}
+    assert note(rec("A", 0.71, **two), rec("B", small, **one)).startswith(noise)
