@@ -202,20 +202,20 @@ def _w2v_rows(label: str, walks: np.ndarray, n_nodes: int, epochs: int, note: st
 
     words = walks.size * epochs
 
-    def timed(engine, workers):
-        t = time.perf_counter()
+    def timed(engine, workers):  # wall and CPU seconds (the machine may be shared: CPU time shows the work)
+        t, c = time.perf_counter(), time.process_time()
         word2vec(walks, n_nodes, epochs=epochs, engine=engine, workers=workers, seed=0)
-        return time.perf_counter() - t
+        return time.perf_counter() - t, time.process_time() - c
 
-    ours = timed("sgns", 1)
+    ours, ours_cpu = timed("sgns", 1)
     for workers in (2, 1):
-        base = timed("gensim", workers)
+        base, base_cpu = timed("gensim", workers)
         add("w2v", f"word2vec {label}: sgns vs gensim {workers} thread{'s' * (workers > 1)}", ours, base,
             baseline=f"gensim workers={workers}", target="1x (2 threads)" if workers == 2 else "",
             extra={"words": words, "nodes": n_nodes, "ours_words_per_s": words / ours,
-                   "baseline_words_per_s": words / base},
+                   "baseline_words_per_s": words / base, "ours_cpu_s": ours_cpu, "baseline_cpu_s": base_cpu},
             note=f"{words / 1e6:.1f} M words; sgns {words / ours / 1e3:.0f} k words/s, gensim "
-                 f"{words / base / 1e3:.0f} k words/s{note}")
+                 f"{words / base / 1e3:.0f} k words/s; CPU s {ours_cpu:.1f} vs {base_cpu:.1f}{note}")
 
 
 def bench_w2v(sizes=(20000,), sample_words: float = 5e6) -> None:
