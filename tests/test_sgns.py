@@ -140,24 +140,22 @@ def test_two_processes_give_identical_vectors():
     assert outs[0] == outs[1] and len(outs[0]) == 300 * 32 * 8
 
 
-def test_runs_and_the_joblib_launcher_give_bit_identical_embeddings(tmp_path):
-    """The default engine and workers, emb_only: two runs (two processes) and a joblib multirun
-    store the same embedding bytes and the same metrics."""
+def test_a_run_and_the_joblib_launcher_give_bit_identical_embeddings(tmp_path):
+    """The default engine and workers, emb_only: a run (its own process, PYTHONHASHSEED=123) and a
+    joblib multirun (a loky worker process) store the same embedding bytes and the same metrics."""
     from test_determinism import assert_same_outputs, metrics, multirun, outputs
 
     data = make_dataset(tmp_path / "midi")
     emb = ("steps.train.modes=[emb_only]", "steps.embed.num_walks=10")
-    works = [tmp_path / n for n in ("a", "b", "c")]
+    works = [tmp_path / n for n in ("a", "b")]
     for w in works:
         w.mkdir()
-    run_cli(tiny_overrides(data, works[0], *emb), works[0])
-    run_cli(tiny_overrides(data, works[1], *emb), works[1], env={"PYTHONHASHSEED": "123"})
-    multirun(works[2], data, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *emb)
+    run_cli(tiny_overrides(data, works[0], *emb), works[0], env={"PYTHONHASHSEED": "123"})
+    multirun(works[1], data, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *emb)
     first = outputs(works[0])
     assert ("embed", "embedding") in first and first[("embed", "embedding")].any()
-    assert metrics(works[0]) == metrics(works[1]) == metrics(works[2])
+    assert metrics(works[0]) == metrics(works[1]) and len(metrics(works[0])) == 1
     assert_same_outputs(first, outputs(works[1]))
-    assert_same_outputs(first, outputs(works[2]))
 
 
 def test_engine_gensim_keeps_the_earlier_hash(compose, tiny_data, tmp_path):
