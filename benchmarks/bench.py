@@ -218,14 +218,16 @@ def _w2v_rows(label: str, walks: np.ndarray, n_nodes: int, epochs: int, note: st
                  f"{words / base / 1e3:.0f} k words/s; CPU s {ours_cpu:.1f} vs {base_cpu:.1f}{note}")
 
 
-def bench_w2v(sizes=(20000,), sample_words: float = 5e6) -> None:
-    """word2vec alone on the walks of `data` (the embed step's defaults, 5 epochs, every word),
-    then on a synthetic collection per size (benchmarks/scaling.py; its whole vocabulary and
-    graph, the first walks of the shuffled set up to ``sample_words`` words of one epoch)."""
+def bench_w2v(sizes=(20000,), sample_words: float = 5e6, data_epochs: int | None = None) -> None:
+    """word2vec alone on the walks of `data` (the embed step's defaults, every word; 5 epochs, or
+    ``data_epochs``), then on a synthetic collection per size (benchmarks/scaling.py; its whole
+    vocabulary and graph, the first walks of the shuffled set up to ``sample_words`` words of one
+    epoch). sgns, then gensim with 2 threads, then with 1, on the same walks."""
     cfg, ds, notes_out = notes_of("data")
     graph_out, _ = run_step(cfg, "graph", {"notes": notes_out}, ds)
     walks, n_nodes = _embed_walks(cfg, graph_out)
-    _w2v_rows(f"on data ({n_nodes:,} nodes)", walks, n_nodes, cfg.steps.embed.epochs, "")
+    epochs = data_epochs or cfg.steps.embed.epochs
+    _w2v_rows(f"on data ({n_nodes:,} nodes)", walks, n_nodes, epochs, f"; {epochs} epoch{'s' * (epochs > 1)}")
     src = scaling.source()
     workdir = Path(tempfile.gettempdir()) / "musicexp-scaling"
     for n in sizes:
@@ -465,7 +467,7 @@ def main() -> None:
          "cached": lambda: bench_cached(repeat),
          "e2e": bench_e2e,
          "train": bench_train,
-         "w2v": lambda: bench_w2v(sizes=() if args.quick else (20000,)),
+         "w2v": lambda: bench_w2v(sample_words=2e6 if args.quick else 5e6, data_epochs=1 if args.quick else None),
          "scaling": lambda: scaling.bench_scaling(add)}[s]()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = Path(args.out)
