@@ -1,7 +1,7 @@
 # musicexp — `make help` lists the targets. Everything runs from the project's own venv.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-BUILD  := pyproject.toml setup.py musicexp/features/sgt/_kernel.pyx
+BUILD  := pyproject.toml setup.py musicexp/features/sgt/_kernel.pyx musicexp/features/midi2vec/_sgns.pyx
 STAMP  := $(VENV)/.installed-$(shell cat $(BUILD) | cksum | cut -d' ' -f1)
 ARGS   ?=
 
@@ -17,7 +17,7 @@ $(STAMP): $(BUILD)
 	$(PY) -m compileall -q musicexp  # as `pip install .` does (an editable install doesn't)
 	rm -f $(VENV)/.installed-*; touch $@
 
-setup: $(STAMP) ## create .venv, install musicexp + dev extras, build the SGT kernel (redone when pyproject.toml, setup.py or the .pyx change)
+setup: $(STAMP) ## create .venv, install musicexp + dev extras, build the compiled kernels (redone when pyproject.toml, setup.py or a .pyx change)
 
 run: setup ## install, then run the default pipeline on the embedded dataset `data` (ARGS="..." adds overrides)
 	$(VENV)/bin/musicexp $(ARGS)

@@ -231,6 +231,70 @@ def bench_graph(repeat: int) -> None:
         baseline="older grouping alone (as above)")
 
 
+def _embed_walks(cfg, graph_out) -> tuple[np.ndarray, int]:
+    """The walks the embed step trains on (its defaults: roots, order), and the node count."""
+    from musicexp.features.midi2vec.walks import random_walks
+
+    e = cfg.steps.embed
+    graph = graph_out["graph"]
+    indptr, indices = graph["indptr"], graph["indices"]
+    n_nodes = len(indptr) - 1
+    roots = np.arange(n_nodes)[np.diff(indptr) > 0]
+    walks = random_walks(indptr, indices, roots, num_walks=e.num_walks, walk_length=e.walk_length, p=e.p, q=e.q,
+                         seed=cfg.seed)
+    return walks[np.random.default_rng(cfg.seed).permutation(len(walks))], n_nodes
+
+
+def _w2v_rows(label: str, walks: np.ndarray, n_nodes: int, epochs: int, note: str) -> None:
+    """Words per second of the sgns kernel vs gensim with 1 and 2 threads on the same walks."""
+    from musicexp.features.midi2vec.word2vec import word2vec
+
+    words = walks.size * epochs
+
+    def timed(engine, workers):  # wall and CPU seconds (the machine may be shared: CPU time shows the work)
+        t, c = time.perf_counter(), time.process_time()
+        word2vec(walks, n_nodes, epochs=epochs, engine=engine, workers=workers, seed=0)
+        return time.perf_counter() - t, time.process_time() - c
+
+    ours, ours_cpu = timed("sgns", 1)
+    for workers in (2, 1):
+        base, base_cpu = timed("gensim", workers)
+        add("w2v", f"word2vec {label}: sgns vs gensim {workers} thread{'s' * (workers > 1)}", ours, base,
+            baseline=f"gensim workers={workers}", target="1x (2 threads)" if workers == 2 else "",
+            extra={"words": words, "nodes": n_nodes, "ours_words_per_s": words / ours,
+                   "baseline_words_per_s": words / base, "ours_cpu_s": ours_cpu, "baseline_cpu_s": base_cpu},
+            note=f"{words / 1e6:.1f} M words; sgns {words / ours / 1e3:.0f} k words/s, gensim "
+                 f"{words / base / 1e3:.0f} k words/s; CPU s {ours_cpu:.1f} vs {base_cpu:.1f}{note}")
+
+
+def bench_w2v(sizes=(20000,), sample_words: float = 5e6, data_epochs: int | None = None) -> None:
+    """word2vec alone on the walks of `data` (the embed step's defaults, every word; 5 epochs, or
+    ``data_epochs``), then on a synthetic collection per size (benchmarks/scaling.py; its whole
+    vocabulary and graph, the first walks of the shuffled set up to ``sample_words`` words of one
+    epoch). sgns, then gensim with 2 threads, then with 1, on the same walks."""
+    cfg, ds, notes_out = notes_of("data")
+    graph_out, _ = run_step(cfg, "graph", {"notes": notes_out}, ds)
+    walks, n_nodes = _embed_walks(cfg, graph_out)
+    epochs = data_epochs or cfg.steps.embed.epochs
+    _w2v_rows(f"on data ({n_nodes:,} nodes)", walks, n_nodes, epochs, f"; {epochs} epoch{'s' * (epochs > 1)}")
+    src = scaling.source()
+    workdir = Path(tempfile.gettempdir()) / "musicexp-scaling"
+    for n in sizes:
+        root = scaling.synthetic(workdir, n, src)
+        scfg = compose(["dataset=data", "dataset.build=null", f"dataset.data_root={root}", f"dataset.id=synth_{n}",
+                        "progress=false"])
+        from musicexp.engine.domain import domain
+
+        sds = domain().open_dataset(scfg.dataset, ROOT, False)
+        s_notes, _ = run_step(scfg, "notes", {}, sds)
+        s_graph, _ = run_step(scfg, "graph", {"notes": s_notes}, sds)
+        del s_notes
+        walks, n_nodes = _embed_walks(scfg, s_graph)
+        keep = max(1, int(sample_words // walks.shape[1]))
+        _w2v_rows(f"at {n:,} pieces ({n_nodes:,} nodes)", walks[:keep], n_nodes, 1,
+                  f"; the first {keep:,} of {len(walks):,} walks, 1 epoch")
+
+
 def _musicexp() -> str:
     """The console command a user runs (beside this Python)."""
     import shutil
@@ -435,11 +499,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats; skip end-to-end and scaling")
     ap.add_argument("--only", nargs="*", default=None,
-                    help="sections: parse sgt stats graph cached e2e train scaling")
+                    help="sections: parse sgt stats graph cached e2e train w2v scaling")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = ap.parse_args()
     repeat, base_repeat = (3, 1) if args.quick else (5, 3)
-    sections = args.only or (["parse", "sgt", "stats", "graph", "cached"] + ([] if args.quick else ["e2e", "train", "scaling"]))
+    sections = args.only or (["parse", "sgt", "stats", "graph", "cached"]
+                             + ([] if args.quick else ["e2e", "train", "w2v", "scaling"]))
     info = machine()
     print(f"machine: {info['cpu']} | {info['cores']} cores | Python {info['python']} | {info['date']}")
     print(f"{'section':<9} {'row':<44} {'ours':>10} {'baseline':>10} {'ratio':>9}  {'target':<10} note")
@@ -452,6 +517,7 @@ def main() -> None:
          "cached": lambda: bench_cached(repeat),
          "e2e": bench_e2e,
          "train": bench_train,
+         "w2v": lambda: bench_w2v(sample_words=2e6 if args.quick else 5e6, data_epochs=1 if args.quick else None),
          "scaling": lambda: scaling.bench_scaling(add)}[s]()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = Path(args.out)

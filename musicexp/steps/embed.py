@@ -1,9 +1,10 @@
 """embed: node2vec random walks over the graph (numpy, all walks advanced together), then
-gensim's word2vec skip-gram; a piece's embedding is the vector of its own node. Its feature
-block `emb` gives the modes ``emb_only`` and the fusions.
+word2vec skip-gram (musicexp's deterministic SGNS kernel, or gensim with ``engine=gensim``); a
+piece's embedding is the vector of its own node. Its feature block `emb` gives the modes
+``emb_only`` and the fusions.
 
-Seeded by the run's seed: the same seed gives the same walks; with ``workers=1`` the vectors
-are bit-identical across runs (gensim with several threads is not, by design).
+Seeded by the run's seed: the same seed gives the same walks and, with the default engine, the
+same vectors bit for bit (docs/word2vec.md); gensim is bit-reproducible only with ``workers=1``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from omegaconf import II
 
 from musicexp.core.registry import UNHASHED, Step, ge, gt, param, register_step
 from musicexp.features.blocks import Block, register_block
+
+
+class W2VEngine(str, Enum):
+    sgns = "sgns"  # musicexp's SGNS kernel: deterministic, one thread (docs/word2vec.md)
+    gensim = "gensim"  # gensim's Word2Vec (what embed computed before the option existed)
 
 
 class WalkRoots(str, Enum):
@@ -34,7 +40,10 @@ class EmbedConf:
     p: float = param(1.0, check=gt(0), doc="node2vec return parameter (p = q = 1: uniform walks)")
     q: float = param(1.0, check=gt(0), doc="node2vec in-out parameter")
     walk_roots: WalkRoots = param(WalkRoots.all, doc="all (MIDI2vec) | pieces (walks from piece nodes only)")
-    workers: int = param(2, hash=UNHASHED, check=ge(1), doc="gensim threads (only workers=1 is bit-reproducible)")
+    engine: W2VEngine = param(W2VEngine.sgns, legacy="gensim",
+                              doc="word2vec: sgns (deterministic, docs/word2vec.md) | gensim (racy with workers > 1)")
+    workers: int = param(2, hash=UNHASHED, check=ge(1),
+                         doc="gensim threads (engine=gensim; only workers=1 is bit-reproducible); sgns ignores it")
     seed: int = param(II("seed"), doc="seed of walks and word2vec (default: the run's seed)")
 
 
@@ -61,7 +70,8 @@ def run(inputs, params, ctx):
     walks = walks[np.random.default_rng(params.seed).permutation(len(walks))]
     t = time.perf_counter()
     vectors = word2vec(walks, n_nodes, dim=params.dim, window=params.window, epochs=params.epochs,
-                       negative=params.negative, workers=ctx.settings.workers, seed=params.seed, progress=ctx.progress)
+                       negative=params.negative, workers=ctx.settings.workers, seed=params.seed, progress=ctx.progress,
+                       engine=str(getattr(params.engine, "value", params.engine)))
     w2v_s = time.perf_counter() - t
     emb = vectors[graph["piece_node"]]
     summary = {

@@ -1,4 +1,6 @@
-"""gensim's word2vec skip-gram over node2vec walks; ``workers=1`` is bit-reproducible."""
+"""word2vec skip-gram over node2vec walks: musicexp's deterministic SGNS kernel (``engine="sgns"``,
+the default, :mod:`musicexp.features.midi2vec.sgns`) or gensim (``engine="gensim"``; with
+``workers=1`` bit-reproducible, with more threads not)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import zlib
 
 import numpy as np
 
-__all__ = ["word2vec", "stable_hash"]
+__all__ = ["word2vec", "stable_hash", "ENGINES"]
+
+ENGINES = ("sgns", "gensim")
 
 
 def stable_hash(s: str) -> int:
@@ -73,8 +77,12 @@ def _epoch_bar(epochs: int, progress: bool):
 def word2vec(walks: np.ndarray, n_nodes: int, *, dim: int = 100, window: int = 5, epochs: int = 5,
              negative: int = 5, workers: int = 2, seed: int = 0, alpha: float = 0.025,
              min_alpha: float = 0.0001, sample: float = 1e-3, corpus: str = "file",
-             progress: bool = False) -> np.ndarray:
-    """gensim Word2Vec skip-gram (sg=1, negative sampling, min_count=1) over the walks.
+             progress: bool = False, engine: str = "sgns") -> np.ndarray:
+    """word2vec skip-gram (sg=1, negative sampling, min_count=1) over the walks.
+
+    ``engine="sgns"`` (default): :func:`musicexp.features.midi2vec.sgns.sgns`, one thread,
+    bit-identical for the same walks and seed whatever ``workers`` (ignored) and the process;
+    ``corpus`` and ``progress`` do not apply. ``engine="gensim"``: gensim, as below.
 
     Returns ``(n_nodes, dim)`` float32 vectors indexed by node id (zeros for a node never
     walked). Other gensim settings are its defaults (alpha 0.025 -> 0.0001, sample 1e-3,
@@ -96,6 +104,13 @@ def word2vec(walks: np.ndarray, n_nodes: int, *, dim: int = 100, window: int = 5
     shared weights in a racy order; in file mode each worker also trains on its own byte range
     of the file).
     """
+    if engine == "sgns":
+        from musicexp.features.midi2vec.sgns import sgns
+
+        return sgns(walks, n_nodes, dim=dim, window=window, epochs=epochs, negative=negative, seed=seed,
+                    alpha=alpha, min_alpha=min_alpha, sample=sample)
+    if engine != "gensim":
+        raise ValueError(f"engine={engine!r}: one of {', '.join(ENGINES)}")
     from gensim.models import Word2Vec
 
     walks = np.asarray(walks)

@@ -276,13 +276,27 @@ def select(recs: list[dict], ref: str) -> list[dict]:
     return [r for r in recs if str(r.get("run_id", "")).startswith(ref) or str(r.get("config_hash", "")).startswith(ref)]
 
 
-#: run-to-run spread of a mode that reads the MIDI2vec embedding: word2vec with 2 threads is not
-#: bit-reproducible, and the same config moved emb_only by up to this much (docs/evaluation.md,
-#: "Run-to-run noise"); `--compare` calls no such difference a difference
+#: run-to-run spread of a mode that reads a gensim embedding: gensim's word2vec with 2 threads is
+#: not bit-reproducible, and the same config moved emb_only by up to this much (docs/evaluation.md,
+#: "Run-to-run noise"); `--compare` calls no such difference a difference. The default engine
+#: (sgns) and gensim with one thread are exact: every difference between their records counts.
 EMBED_NOISE = 0.02
 
 
+def _noisy_embedding(rec: dict) -> bool:
+    """Whether the record's embedding came from gensim with more than one thread: its settings
+    column ``steps.embed.engine`` is gensim or missing (records from before the option: gensim),
+    and its overrides do not set ``steps.embed.workers=1`` (the unhashed thread count is not a
+    settings column; its default is 2)."""
+    if rec.get("steps.embed.engine", "gensim") != "gensim":
+        return False
+    workers = [str(o).split("=", 1)[1] for o in rec.get("overrides") or []
+               if str(o).lstrip("+~").startswith("steps.embed.workers=")]
+    return not (workers and workers[-1].strip() == "1")
+
+
 def _reads_embedding(mode: str) -> bool:
+    import musicexp.steps  # noqa: F401  (registers the blocks the modes name, when nothing else has)
     from musicexp.evaluation.modes import parse
 
     try:
@@ -294,7 +308,8 @@ def _reads_embedding(mode: str) -> bool:
 def compare(recs: list[dict], a: str, b: str) -> list[dict]:
     """Pair the records of ``a`` and ``b`` by (dataset, mode, task): the difference of their CV
     scores and the corrected resampled t-test on their per-fold scores (only on the same folds).
-    A mode that reads the embedding is not called different within ``EMBED_NOISE``."""
+    A mode that reads an embedding of gensim with several threads (in either record) is not called
+    different within ``EMBED_NOISE``."""
     from musicexp.evaluation.statistics import corrected_resampled_ttest
 
     first = {(r.get("dataset_id"), r.get("mode"), r.get("task")): r for r in select(recs, a)}
@@ -313,7 +328,8 @@ def compare(recs: list[dict], a: str, b: str) -> list[dict]:
         else:
             diffs = [y - x for x, y in zip(r1["fold_f1"], r2["fold_f1"])]
             row["p_t"] = corrected_resampled_ttest(diffs, r1["fold_train_mean"], r1["fold_test_mean"]).p
-        if _reads_embedding(str(key[1])) and abs(row["diff"]) <= EMBED_NOISE:
+        if (_reads_embedding(str(key[1])) and abs(row["diff"]) <= EMBED_NOISE
+                and (_noisy_embedding(r1) or _noisy_embedding(r2))):
             row["note"] = (f"within the run-to-run noise of the 2-thread embedding (+-{EMBED_NOISE}): not a difference"
                            + (f"; {row['note']}" if row["note"] else ""))
         out.append(row)
