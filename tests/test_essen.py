@@ -231,17 +231,3 @@ def test_essen_builds_from_an_empty_data_folder_and_runs(tmp_path):
             assert rec[f"{task}_metadata_f1"] < rec[f"{task}_baseline_f1"] + 0.1, (task, rec)
         assert rec["metadata_close"] is False and rec["metadata_score"] < rec["baseline_score"] + 0.06, rec
         assert rec["origin_f1"] > rec["origin_baseline_f1"] + 0.2, rec
-
-
-def test_notes_reference_statistics_by_hand():
-    """The reference's statistics (tests/essen_notes_reference.py) on a four-note tune worked by hand."""
-    import numpy as np
-    from essen_notes_reference import statistics
-
-    f = statistics(np.array([60, 62, 64, 60]), np.array([0.0, 1, 2, 3]), np.array([1.0, 1, 1, 1]))
-    assert len(f) == 58
-    assert f[:9] == pytest.approx([4, 4, 1, 61.5, (11 / 4) ** 0.5, 60, 64, 4, 61])
-    assert f[9:21] == pytest.approx([.5, 0, .25, 0, .25, 0, 0, 0, 0, 0, 0, 0])  # C C D E
-    # intervals +2, +2, -4: mean |i| 8/3, no repeat, 2/3 steps, 1/3 thirds, no leaps, 2/3 up, 1/3 down, max 4
-    assert f[21:31] == pytest.approx([8 / 3, np.std([2, 2, 4]), 0, 2 / 3, 1 / 3, 0, 0, 2 / 3, 1 / 3, 4])
-    assert f[-7:-2] == pytest.approx([1, .5, .5, .5, .25])  # onsets 0 1 2 3 on multiples of 1, 1.5 (0, 3), 2, 3, 4
