@@ -18,7 +18,6 @@ import pytest
 
 # settings that existed before the new modes: their plan hashes must not move
 OLD_SETTINGS = {
-    "default": [],
     "interval": ["steps.sgt.token_mode=interval"],
     "pitch": ["steps.sgt.token_mode=pitch"],
     "pitch_class": ["steps.sgt.token_mode=pitch_class"],
@@ -117,8 +116,9 @@ def old_mode_output_digests() -> dict:
 
 
 # computed on main's code (see the module docstring); plan hashes: sgt and train, first 20 hex digits
-OLD_PLAN_HASHES = {'default': {'sgt': '75dd11fd0007608d62d9', 'train': '1b5a60a3839608f4b34c'},
- 'interval': {'sgt': '990617451ea9a409069d', 'train': '120a6b0e73603644e311'},
+#: main's default run (token_mode was prog_pitch by default there)
+MAIN_DEFAULT = {'sgt': '75dd11fd0007608d62d9', 'train': '1b5a60a3839608f4b34c'}
+OLD_PLAN_HASHES = {'interval': {'sgt': '990617451ea9a409069d', 'train': '120a6b0e73603644e311'},
  'pitch': {'sgt': '93ee74a0d02f9bfa864c', 'train': 'eaaffc557f6e60284456'},
  'pitch_class': {'sgt': 'd01ff8830f893c8f70d9', 'train': 'ac4a18aa1757dd8b9eda'},
  'prog_pitch': {'sgt': '75dd11fd0007608d62d9', 'train': '1b5a60a3839608f4b34c'},
@@ -164,6 +164,18 @@ OLD_OUTPUT_DIGESTS = {'pitch_class/False/beats/pitch': '304909c13f623b35',
 def test_old_settings_keep_their_plan_hashes():
     got = {k: {s: v[s][:20] for s in ("sgt", "train")} for k, v in plan_hashes().items()}
     assert got == OLD_PLAN_HASHES
+
+
+def test_default_is_ioi_and_prog_pitch_keeps_the_old_default_hash():
+    """The default token mode changed (prog_pitch -> ioi, docs/sgt.md): the default run gets a new
+    sgt hash, and token_mode=prog_pitch written out gets exactly main's default hash."""
+    cfg = _compose([])
+    assert cfg.steps.sgt.token_mode.value == "ioi"
+    got = plan_hashes()["prog_pitch"]
+    assert {s: got[s][:20] for s in ("sgt", "train")} == MAIN_DEFAULT
+    from musicexp.engine.plan import plan
+
+    assert plan(cfg, _StubDataset())["sgt"].hash[:20] != MAIN_DEFAULT["sgt"]
 
 
 def test_old_modes_compute_the_same_artifact():

@@ -61,8 +61,9 @@ class Normalize(str, Enum):
 class SgtConf:
     alpha: float = param(0.8, check=gt(0), doc="decay per beat (per event with time_axis=index)")
     max_dt_beats: Optional[float] = param(8.0, check=ge(0), doc="window on the time axis; null = every pair")
-    token_mode: TokenMode = param(TokenMode.prog_pitch, doc="pitch_class | prog_pitch | pitch | melodic_interval | duration | "
-                                  "ioi | pitch_class_duration | interval_ioi | interval (old alias of pitch)")
+    # ioi since the rhythm and melody modes (docs/sgt.md, "Which token mode"); before: prog_pitch
+    token_mode: TokenMode = param(TokenMode.ioi, doc="ioi | pitch_class | prog_pitch | pitch | melodic_interval | duration | "
+                                  "pitch_class_duration | interval_ioi | interval (old alias of pitch)")
     time_axis: TimeAxis = param(TimeAxis.beats, doc="beats | index (event positions, as the published SGT)")
     tie_break: TieBreak = param(TieBreak.pitch, doc="order of simultaneous notes: pitch (then program) | file")
     include_drums: bool = param(False, doc="drum notes as their own tokens")
