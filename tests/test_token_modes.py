@@ -116,6 +116,7 @@ def old_mode_output_digests() -> dict:
 
 
 # computed on main's code (see the module docstring); plan hashes: sgt and train, first 20 hex digits
+# (train's are kept as computed, for the record; the tests compare sgt's)
 #: main's default run (token_mode was prog_pitch by default there)
 MAIN_DEFAULT = {'sgt': '75dd11fd0007608d62d9', 'train': '1b5a60a3839608f4b34c'}
 OLD_PLAN_HASHES = {'interval': {'sgt': '990617451ea9a409069d', 'train': '120a6b0e73603644e311'},
@@ -162,8 +163,10 @@ OLD_OUTPUT_DIGESTS = {'pitch_class/False/beats/pitch': '304909c13f623b35',
 
 
 def test_old_settings_keep_their_plan_hashes():
-    got = {k: {s: v[s][:20] for s in ("sgt", "train")} for k, v in plan_hashes().items()}
-    assert got == OLD_PLAN_HASHES
+    # the sgt hash is what these modes could move; train's also holds train's own version and
+    # defaults (which other branches change), so only the sgt hashes are compared literally
+    got = {k: v["sgt"][:20] for k, v in plan_hashes().items()}
+    assert got == {k: v["sgt"] for k, v in OLD_PLAN_HASHES.items()}
 
 
 def test_default_is_ioi_and_prog_pitch_keeps_the_old_default_hash():
@@ -171,8 +174,7 @@ def test_default_is_ioi_and_prog_pitch_keeps_the_old_default_hash():
     sgt hash, and token_mode=prog_pitch written out gets exactly main's default hash."""
     cfg = _compose([])
     assert cfg.steps.sgt.token_mode.value == "ioi"
-    got = plan_hashes()["prog_pitch"]
-    assert {s: got[s][:20] for s in ("sgt", "train")} == MAIN_DEFAULT
+    assert plan_hashes()["prog_pitch"]["sgt"][:20] == MAIN_DEFAULT["sgt"]
     from musicexp.engine.plan import plan
 
     assert plan(cfg, _StubDataset())["sgt"].hash[:20] != MAIN_DEFAULT["sgt"]
