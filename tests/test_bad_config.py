@@ -26,7 +26,8 @@ CASES = {
     "alpha < 0": (["steps.sgt.alpha=-0.5"], ["steps.sgt.alpha=-0.5", "must be > 0"]),
     "top_vocab < 1": (["steps.sgt.top_vocab=0"], ["steps.sgt.top_vocab=0", "must be >= 1"]),
     "unknown token_mode": (["steps.sgt.token_mode=chords"],
-                           ["steps.sgt.token_mode", "expected one of [pitch_class, prog_pitch, pitch, interval]"]),
+                           ["steps.sgt.token_mode", "expected one of [pitch_class, prog_pitch, pitch, interval, "
+                            "melodic_interval, duration, ioi, pitch_class_duration, interval_ioi]"]),
     "unknown mode": (["steps.train.modes=[foo]"],
                      ["steps.train.modes", "unknown mode 'foo'", "allowed: sgt_only, emb_only, stats_only, meta_only, early_fusion, late_fusion"]),
     "unknown on_error": (["dataset.on_error=ignore"], ["dataset.on_error", "expected one of [skip, raise]"]),

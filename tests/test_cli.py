@@ -55,7 +55,8 @@ def test_bad_config_fails_before_any_work(tmp_path):
     for bad, needle in [
         ("steps.sgt.alpha=0", "steps.sgt.alpha"),
         ("steps.sgt.nope=1", "unknown config key 'steps.sgt.nope'"),
-        ("steps.sgt.token_mode=chords", "expected one of [pitch_class, prog_pitch, pitch, interval]"),
+        ("steps.sgt.token_mode=chords", "expected one of [pitch_class, prog_pitch, pitch, interval, melodic_interval, duration, ioi, "
+         "pitch_class_duration, interval_ioi]"),
         ("steps.sgt.top_vocab=0", "steps.sgt.top_vocab"),
         ("dataset.data_root=/nonexistent/folder", "is not a folder"),
         ("skip=[embedz]", "step names are"),

@@ -103,7 +103,7 @@ def test_meta_records_what_made_the_artifact(compose, data, tmp_path):
     meta = r.steps["sgt"].artifact.meta
     assert meta["params"]["alpha"] == 0.8 and meta["upstream"] == {"notes": r.steps["notes"].hash}
     assert meta["packages"]["numpy"] and meta["seconds"] >= 0 and meta["files"]
-    assert meta["params"]["token_mode"] == "prog_pitch" and "top_vocab" not in meta["params"]  # read by train
+    assert meta["params"]["token_mode"] == "ioi" and "top_vocab" not in meta["params"]  # read by train
     assert r.steps["notes"].artifact.meta["settings"] == {"n_jobs": 2}  # unhashed, but recorded
     assert r.steps["train"].artifact.meta["params"]["sgt"] == {"top_vocab": 12, "vocab": "fold", "normalize": "max"}
     store = ArtifactStore(tmp_path / "artifacts")
