@@ -107,6 +107,17 @@ def graph_options(params) -> dict:
                 rounding=str(_v(params.rounding)), drums=str(_v(params.drums)), rhythm=tuple(params.rhythm))
 
 
+def artifact_options(graph_artifact) -> dict:
+    """build_graph's keyword arguments that made a graph artifact (from its recorded options)."""
+    from dataclasses import fields
+
+    from musicexp.core.hashing import canonical
+
+    stored = graph_artifact.meta["params"]  # hashed options (legacy-valued ones are left out)
+    conf = GraphConf(**{f.name: stored[f.name] for f in fields(GraphConf) if f.name in stored})
+    return canonical(graph_options(conf))
+
+
 def _v(x):
     return x.value if isinstance(x, Enum) else x
 

@@ -154,14 +154,15 @@ def _resolve_chains(t, cs, ce, window, is_anchor) -> None:
     is_anchor[pos[mark[:m]]] = True
 
 
-def _first_true(a: np.ndarray, b: np.ndarray, pred) -> np.ndarray:
+def _first_true(a: np.ndarray, b: np.ndarray, pred, n: int) -> np.ndarray:
     """Per element, the first j in [a, b) with ``pred(j)`` true (``pred`` false then true along
-    j), else b; a vectorised bisection (``pred`` gets an index array aligned with a and b)."""
+    j), else b; a vectorised bisection (``pred`` gets an index array aligned with a and b, every
+    index in 0..n-1)."""
     lo, hi = a.astype(np.int64).copy(), b.astype(np.int64).copy()
     active = lo < hi
     while active.any():
         mid = (lo + hi) >> 1
-        cond = pred(np.where(active, mid, a))
+        cond = pred(np.minimum(np.where(active, mid, a), n - 1))
         hi = np.where(active & cond, mid, hi)
         lo = np.where(active & ~cond, mid + 1, lo)
         active = lo < hi
@@ -199,8 +200,8 @@ def onset_groups(piece_idx, onset_s, window: float = 0.01) -> tuple[np.ndarray, 
     u_pos = np.flatnonzero(distinct)
     u, up = t[u_pos], pc[u_pos]
     pstart, pend = np.searchsorted(pc, up, "left"), np.searchsorted(pc, up, "right")
-    lo = _first_true(pstart, u_pos, lambda j: (t[j] - u) > -window)
-    hi = _first_true(u_pos + 1, pend, lambda j: (t[j] - u) >= window)
+    lo = _first_true(pstart, u_pos, lambda j: (t[j] - u) > -window, n)
+    hi = _first_true(u_pos + 1, pend, lambda j: (t[j] - u) >= window, n)
     sizes = hi - lo
     members = order[_concat_ranges(lo, sizes)]
     starts = np.cumsum(sizes) - sizes
