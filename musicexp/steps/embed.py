@@ -45,6 +45,8 @@ class EmbedConf:
     workers: int = param(2, hash=UNHASHED, check=ge(1),
                          doc="gensim threads (engine=gensim; only workers=1 is bit-reproducible); sgns ignores it")
     seed: int = param(II("seed"), doc="seed of walks and word2vec (default: the run's seed)")
+    inductive: bool = param(False, legacy=False, doc="per outer fold, graph and word2vec on the training pieces "
+                                                     "only; other pieces from their shared nodes (docs/midi2vec.md)")
 
 
 def run(inputs, params, ctx):
@@ -57,6 +59,13 @@ def run(inputs, params, ctx):
 
     logging.getLogger("gensim").setLevel(logging.WARNING)  # its per-epoch INFO lines drown the run log
     graph, info = inputs["graph"]["graph"], inputs["graph"]["info"]
+    if params.inductive:  # no embedding of the whole collection: the block embeds per fold (inductive.py)
+        from musicexp.core.hashing import canonical
+        from musicexp.steps.graph import artifact_options
+
+        return {"info": {"pieces": info["pieces"], "dim": params.dim, "inductive": True, "graph_hash": inputs["graph"].hash,
+                         "graph_options": artifact_options(inputs["graph"]), "options": canonical(params.plain()),
+                         "workers": ctx.settings.workers}}, {"pieces": len(info["pieces"]), "inductive": True}
     indptr, indices = graph["indptr"], graph["indices"]
     n_nodes = len(indptr) - 1
     has_edges = np.diff(indptr) > 0
