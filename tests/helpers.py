@@ -122,3 +122,24 @@ def run_step(cfg, name: str, inputs: dict, dataset=None):
 
     params, settings = step_params(cfg, name)
     return registry.get(name).run(inputs, params, Context(dataset, settings, False))
+
+
+def abc_entry(source: str, number: str) -> str:
+    """The text of tune X:`number` of an ABC file of the music21 corpus, cut straight from the file."""
+    import re
+
+    from musicexp.data.corpus import convert
+
+    text = (convert._corpus_dir() / source).read_bytes().decode("utf-8", errors="replace")
+    for entry in re.split(r"(?m)^(?=X:)", text):
+        if entry.startswith("X:") and re.match(rf"X:\s*{number}\s*$", entry.splitlines()[0]):
+            return entry
+    raise AssertionError(f"no X:{number} in {source}")
+
+
+def abc_field(entry: str, key: str) -> str:
+    """The first ``key:`` field of an ABC entry ('' when absent)."""
+    import re
+
+    m = re.search(rf"(?m)^{key}:(.*)$", entry)
+    return m.group(1).strip() if m else ""

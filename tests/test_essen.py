@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from helpers import abc_entry as _entry, abc_field as _field
 from musicexp.data import corpus
 from musicexp.data.corpus import convert
 from musicexp.data.corpus import essen_manifest as em
@@ -25,18 +26,6 @@ COUNTRY = {"china": "China", "germany": "Deutschland", "lorraine": "Lothringen",
 KEPT_METERS = {"2/4", "3/4", "4/4", "6/8", "3/8"}
 
 
-def _entry(source: str, number: str) -> str:
-    """The text of tune X:`number` of an ABC file, cut straight from the file."""
-    text = (convert._corpus_dir() / source).read_bytes().decode("utf-8", errors="replace")
-    for entry in re.split(r"(?m)^(?=X:)", text):
-        if entry.startswith("X:") and re.match(rf"X:\s*{number}\s*$", entry.splitlines()[0]):
-            return entry
-    raise AssertionError(f"no X:{number} in {source}")
-
-
-def _field(entry: str, key: str) -> str:
-    m = re.search(rf"(?m)^{key}:(.*)$", entry)
-    return m.group(1).strip() if m else ""
 
 
 @pytest.fixture(scope="module")

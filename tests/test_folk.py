@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from helpers import abc_entry as _entry, abc_field as _field
 from musicexp.data import corpus
 from musicexp.data.corpus import convert
 from musicexp.data.corpus import folk_manifest as fm
@@ -26,18 +27,6 @@ RHYTHMS = {"reel": "reel", "jig": "jig", "double jig": "jig", "hornpipe": "hornp
            "slip jig": "slip_jig", "slipjig": "slip_jig"}
 
 
-def _entry(source: str, number: str) -> str:
-    """The text of tune X:`number` of an ABC file, cut straight from the file."""
-    text = (convert._corpus_dir() / source).read_bytes().decode("utf-8", errors="replace")
-    for entry in re.split(r"(?m)^(?=X:)", text):
-        if entry.startswith("X:") and re.match(rf"X:\s*{number}\s*$", entry.splitlines()[0]):
-            return entry
-    raise AssertionError(f"no X:{number} in {source}")
-
-
-def _field(entry: str, key: str) -> str:
-    m = re.search(rf"(?m)^{key}:(.*)$", entry)
-    return m.group(1).strip() if m else ""
 
 
 def _written_notes(source: str, number: int) -> int:

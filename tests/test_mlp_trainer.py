@@ -40,30 +40,12 @@ def val_loss(probs: dict, Y: np.ndarray) -> float:
 
 
 def test_same_start_same_order_no_dropout_follows_keras_fit_step_by_step():
-    keras = mlp._keras(None, True)
     tc = conf(dropout=0.0, head_dropout=0.0, epochs=60, lr=3e-3)  # overfits: early stopping ends it
-    X, Y, tr, va = problem()
-    W = np.ones((len(X), 2), np.float32)
-    net = mlp.compiled_for(keras, X.shape[1], [6, 3], tc)
-    net.reset(np.random.default_rng(7), X.shape[1])
-    start = [v.numpy().copy() for v in net.vars]
-    epochs = net.fit(X[tr], Y[tr], W[tr], X[va], Y[va], W[va], tc.epochs, tc.patience, seed=7, shuffle=False)
-    ours = [v.numpy() for v in net.vars]
-
-    model = mlp.build(keras, net.n_in, [6, 3], tc)  # the same (padded) architecture, the same start
-    model.set_weights(start)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=tc.lr),
-                  loss={h: "sparse_categorical_crossentropy" for h in net.heads})
-    hist = model.fit(net.pad(X[tr]), {h: Y[tr, t] for t, h in enumerate(net.heads)},
-                     validation_data=(net.pad(X[va]), {h: Y[va, t] for t, h in enumerate(net.heads)}),
-                     epochs=tc.epochs, batch_size=tc.batch_size, shuffle=False, verbose=0,
-                     callbacks=[keras.callbacks.EarlyStopping(patience=tc.patience, restore_best_weights=True)])
-    theirs = model.get_weights()
-
-    assert epochs == len(hist.history["loss"]) < tc.epochs  # stopped early, at the same epoch
+    net, X, Y, va, epochs, ours, theirs, hist = _both_trainers_same_start(tc)
+    assert epochs == len(hist["loss"]) < tc.epochs  # stopped early, at the same epoch
     assert max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs)) < 1e-4
     p_ours = dict(zip(net.heads, net.predict(X[va])))
-    assert val_loss(p_ours, Y[va]) == pytest.approx(min(hist.history["val_loss"]), rel=1e-4)
+    assert val_loss(p_ours, Y[va]) == pytest.approx(min(hist["val_loss"]), rel=1e-4)
     # the padding's weights never moved: the model is the unpadded one
     assert not ours[0][X.shape[1]:].any()
 

@@ -50,7 +50,6 @@ as code page 437 (:func:`clean_text`).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import random
@@ -59,6 +58,8 @@ import sys
 import unicodedata
 from collections import Counter
 from pathlib import Path
+
+from musicexp.data.corpus.folk_manifest import corpus_dir, manifest_args, to_csv  # as for folk
 
 FOLDER = "essenFolksong"
 #: music21's test files (copies of tunes of the other files), a set of variants made for
@@ -152,15 +153,6 @@ def title_identity(title: str) -> str:
     t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode("ascii")
     words = re.sub(r"[^a-z0-9]+", " ", t).split()
     return "_".join(words) or "untitled"
-
-
-def corpus_dir() -> Path:
-    from musicexp.data.corpus.convert import _corpus_dir
-
-    folder = _corpus_dir()
-    if folder is None:
-        raise RuntimeError("music21 is not installed")
-    return folder
 
 
 def source_files(root: Path | None = None) -> list[Path]:
@@ -267,26 +259,13 @@ def manifest_rows(tunes: list[dict]) -> list[dict]:
     return rows
 
 
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def manifest(root: Path | None = None) -> str:
     """The text of essen.csv made from the installed corpus."""
-    return to_csv(manifest_rows(all_tunes(root)))
+    return to_csv(manifest_rows(all_tunes(root)), COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from musicexp.data.corpus.build import MANIFEST_DIR
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="compare with the shipped manifest, write nothing")
-    ap.add_argument("--out", type=Path, default=MANIFEST_DIR, help="folder to write to (default: the package's)")
-    args = ap.parse_args(argv)
+    args = manifest_args(__doc__, argv)
     tunes = all_tunes()
     keep, left_out = eligible(tunes)
     rows = list(csv.DictReader(io.StringIO(text := manifest())))

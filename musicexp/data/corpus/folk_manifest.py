@@ -215,9 +215,10 @@ def stratified_subset(rows: list[dict], size: int = SUBSET_SIZE, seed: int = SEE
     return [r for r in rows if r["id"] in chosen]
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict], columns: tuple = COLUMNS) -> str:
+    """The manifest's CSV text (its ``columns``, one header, ``\n`` line ends)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -229,13 +230,18 @@ def manifests(root: Path | None = None) -> dict[str, str]:
     return {"folk": to_csv(rows), "folk300": to_csv(stratified_subset(rows))}
 
 
-def main(argv: list[str] | None = None) -> int:
+def manifest_args(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """The command line of a manifest script: ``--check`` (compare, write nothing), ``--out``."""
     from musicexp.data.corpus.build import MANIFEST_DIR
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="compare with the shipped manifests, write nothing")
     ap.add_argument("--out", type=Path, default=MANIFEST_DIR, help="folder to write to (default: the package's)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = manifest_args(__doc__, argv)
     texts = manifests()
     differ = []
     for name, text in texts.items():
