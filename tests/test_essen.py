@@ -210,7 +210,7 @@ def test_essen_builds_from_an_empty_data_folder_and_runs(tmp_path):
     record = json.loads((tmp_path / "data" / "Essen" / "dataset.json").read_text())
     assert record["manifest"] == "essen" and len(record["files"]) == 600
     recs = {r["mode"]: r for r in read_jsonl(tmp_path / "results" / "results.jsonl")}
-    assert set(recs) == {"sgt_only", "emb_only", "early_fusion", "late_fusion"}
+    assert set(recs) == {"sgt_only", "emb_only", "stats_only", "early_fusion", "late_fusion"}
     for rec in recs.values():
         assert rec["n_pieces"] == 600 and rec["tasks"] == ["origin", "meter"], rec
         assert rec["origin_n_classes"] == 4 and rec["meter_n_classes"] == 7, rec
