@@ -113,8 +113,9 @@ def artifact_options(graph_artifact) -> dict:
 
     from musicexp.core.hashing import canonical
 
-    stored = graph_artifact.meta["params"]  # hashed options (legacy-valued ones are left out)
-    conf = GraphConf(**{f.name: stored[f.name] for f in fields(GraphConf) if f.name in stored})
+    stored = graph_artifact.meta["params"]  # hashed options; one at its legacy value is left out: restore that
+    conf = GraphConf(**{f.name: stored[f.name] if f.name in stored else f.metadata["legacy"]
+                        for f in fields(GraphConf) if f.name in stored or "legacy" in f.metadata})
     return canonical(graph_options(conf))
 
 

@@ -1,5 +1,9 @@
 """The MIDI2vec graph of a whole collection (docs/midi2vec.md), as a CSR adjacency.
 
+(Just over 500 lines on purpose: the grouping rules, node kinds and edges of one graph, the
+older pipeline's and the original code's variants side by side, so each departure is read
+next to the rule it departs from.)
+
 Note grouping is vectorised: one sort of all onsets, then numpy work that is about linear in
 the number of notes (see :func:`group_notes`); the older tool's grouping loop was quadratic.
 Walks and word2vec are in :mod:`.walks` and :mod:`.word2vec`.
